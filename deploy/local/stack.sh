@@ -1,0 +1,367 @@
+#!/usr/bin/env bash
+# The local stack: real PostgreSQL (logical replication on), the real Apache Kafka broker (4.x,
+# KRaft, single node) and a real Confluent-compatible schema registry (Apicurio Registry 3.x),
+# all on 127.0.0.1, no Docker.
+#
+#   deploy/local/stack.sh up      install what is missing, start what is not running, wait until
+#                                 every part answers, create the topics, print the env lines
+#   deploy/local/stack.sh down    stop exactly what `up` started (pid files under .stack/)
+#   deploy/local/stack.sh env     print the connection settings as env lines
+#   deploy/local/stack.sh status  say what runs
+#
+# Where things come from:
+#   PostgreSQL  Debian's `postgresql` package (apt-get install when missing), a private cluster
+#               in $STACK_DIR/postgres, port $PG_PORT (default 54329).
+#   Kafka       jars from Maven Central through deploy/local/pom.xml, run with the machine's Java
+#               17+; broker 127.0.0.1:9092, controller 127.0.0.1:9093; auto topic creation off.
+#   Registry    io.apicurio:apicurio-registry-app:<v>:tar.gz:all from Maven Central (Quarkus fast
+#               jar, in-memory storage), needs Java 21+; Confluent API at /apis/ccompat/v7.
+#   Topics      deploy/topics.csv, the one topic list.
+#
+# Every wait polls with a deadline; on failure the log file's path and its tail are printed.
+set -euo pipefail
+
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+STACK_DIR="${STACK_DIR:-$REPO_DIR/.stack}"
+PG_PORT="${PG_PORT:-54329}"
+KAFKA_PORT="${KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+REGISTRY_PORT="${REGISTRY_PORT:-8081}"
+REGISTRY_MANAGEMENT_PORT="${REGISTRY_MANAGEMENT_PORT:-9181}"
+APP_DB_USER="pipeline"
+APP_DB_PASSWORD="pipeline"  # local stack only; real deployments take it from a secret
+ADMIN_DB_PASSWORD="postgres" # local stack only
+TOPICS_FILE="$REPO_DIR/deploy/topics.csv"
+LOG_DIR="$STACK_DIR/logs"
+
+say() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# fail_with_log NAME LOGFILE MESSAGE
+fail_with_log() {
+  printf '[stack] ERROR: %s did not come up: %s\n[stack] log: %s\n' "$1" "$3" "$2" >&2
+  if [ -f "$2" ]; then tail -n 40 "$2" >&2 || true; fi
+  exit 1
+}
+
+# wait_until DEADLINE_SECONDS COMMAND...: poll COMMAND until it succeeds or the deadline passes.
+wait_until() {
+  local deadline=$(( $(date +%s) + $1 )); shift
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.5
+  done
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+apt_install() {
+  [ "$(id -u)" = 0 ] || die "need root to install $* (apt-get install -y $*)"
+  if [ ! -f "$STACK_DIR/.apt-updated" ]; then
+    say "apt-get update"
+    apt-get update -qq >"$LOG_DIR/apt.log" 2>&1 || fail_with_log apt "$LOG_DIR/apt.log" "apt-get update failed"
+    touch "$STACK_DIR/.apt-updated"
+  fi
+  say "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
+    >>"$LOG_DIR/apt.log" 2>&1 || fail_with_log apt "$LOG_DIR/apt.log" "apt-get install $* failed"
+}
+
+# ---------------------------------------------------------------- PostgreSQL
+pg_bin_dir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+ensure_postgres_installed() {
+  if [ -z "$(pg_bin_dir)" ] || [ ! -x "$(pg_bin_dir)/initdb" ]; then
+    apt_install postgresql postgresql-contrib
+  fi
+  [ -x "$(pg_bin_dir)/initdb" ] || die "PostgreSQL server binaries not found under /usr/lib/postgresql"
+}
+
+# Postgres refuses to run as root: as root we run it as the `postgres` OS user the package made.
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+pg_home() {
+  # The cluster lives in .stack/postgres unless the postgres OS user cannot reach that folder
+  # (a checkout under a private home directory); then in a folder of its own keyed by the repo.
+  local dir="$STACK_DIR/postgres"
+  if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$dir"; chown postgres:postgres "$dir"
+    if ! runuser -u postgres -- test -w "$dir"; then
+      dir="/var/lib/postgresql/order-pipeline-$(printf '%s' "$REPO_DIR" | md5sum | cut -c1-8)"
+      mkdir -p "$dir"; chown postgres:postgres "$dir"
+    fi
+  else
+    mkdir -p "$dir"
+  fi
+  printf '%s' "$dir"
+}
+
+pg_up() {
+  ensure_postgres_installed
+  local bin home data log
+  bin="$(pg_bin_dir)"; home="$(pg_home)"; data="$home/data"; log="$LOG_DIR/postgres.log"
+  touch "$log"; [ "$(id -u)" = 0 ] && chown postgres:postgres "$log"
+  printf '%s' "$home" >"$STACK_DIR/postgres.home"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    say "initdb $data"
+    local pwfile="$home/.pwfile"
+    printf '%s\n' "$ADMIN_DB_PASSWORD" >"$pwfile"; [ "$(id -u)" = 0 ] && chown postgres:postgres "$pwfile"
+    as_pg "$bin/initdb" -D "$data" -U postgres --pwfile="$pwfile" --auth-local=trust \
+      --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >>"$log" 2>&1 \
+      || fail_with_log postgres "$log" "initdb failed"
+    rm -f "$pwfile"
+    mkdir -p "$home/run"; [ "$(id -u)" = 0 ] && chown postgres:postgres "$home/run"
+    cat >>"$data/postgresql.conf" <<EOF
+
+# --- order-pipeline local stack ---
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$home/run'
+wal_level = logical
+max_replication_slots = 32
+max_wal_senders = 32
+max_connections = 200
+shared_buffers = 256MB
+wal_sender_timeout = 30s
+log_min_messages = warning
+EOF
+    cat >"$data/pg_hba.conf" <<EOF
+local all all trust
+host all all 127.0.0.1/32 scram-sha-256
+host replication all 127.0.0.1/32 scram-sha-256
+EOF
+  fi
+  if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    say "postgres already running on 127.0.0.1:$PG_PORT"
+  else
+    port_open "$PG_PORT" && die "port $PG_PORT is taken by another process (set PG_PORT)"
+    say "starting postgres on 127.0.0.1:$PG_PORT"
+    as_pg "$bin/pg_ctl" -D "$data" -l "$log" -w -t 60 start >/dev/null \
+      || fail_with_log postgres "$log" "pg_ctl start failed"
+  fi
+  wait_until 60 as_pg "$bin/pg_isready" -h "$home/run" -p "$PG_PORT" \
+    || fail_with_log postgres "$log" "pg_isready failed"
+  local psql=(as_pg "$bin/psql" -h "$home/run" -p "$PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA)
+  "${psql[@]}" -d postgres >>"$log" 2>&1 <<SQL || fail_with_log postgres "$log" "role/database setup failed"
+DO \$\$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP_DB_USER') THEN
+    CREATE ROLE $APP_DB_USER LOGIN REPLICATION CREATEDB PASSWORD '$APP_DB_PASSWORD';
+  END IF;
+END \$\$;
+SQL
+  for db in orders payments; do
+    if [ "$("${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]; then
+      "${psql[@]}" -d postgres -c "CREATE DATABASE $db OWNER $APP_DB_USER" >>"$log" 2>&1 \
+        || fail_with_log postgres "$log" "CREATE DATABASE $db failed"
+    fi
+  done
+}
+
+pg_down() {
+  local bin home
+  bin="$(pg_bin_dir)"
+  [ -f "$STACK_DIR/postgres.home" ] || return 0
+  home="$(cat "$STACK_DIR/postgres.home")"
+  [ -n "$bin" ] && [ -f "$home/data/PG_VERSION" ] || return 0
+  if as_pg "$bin/pg_ctl" -D "$home/data" status >/dev/null 2>&1; then
+    say "stopping postgres"
+    as_pg "$bin/pg_ctl" -D "$home/data" -m fast -w -t 60 stop >/dev/null
+  fi
+}
+
+# ---------------------------------------------------------------- Java, Maven and the jars
+java_major() { "$1" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1; }
+
+# find_java MIN_MAJOR: print a java binary of at least that major version.
+find_java() {
+  local candidate major
+  for candidate in "${JAVA_HOME:-}/bin/java" "$(command -v java || true)" /usr/lib/jvm/*/bin/java; do
+    [ -x "$candidate" ] || continue
+    major="$(java_major "$candidate")"
+    if [ -n "$major" ] && [ "$major" -ge "$1" ]; then printf '%s' "$candidate"; return 0; fi
+  done
+  return 1
+}
+
+ensure_jars() {
+  local kafka_libs="$STACK_DIR/kafka/libs" registry="$STACK_DIR/apicurio"
+  if ls "$kafka_libs"/kafka_2.13-*.jar >/dev/null 2>&1 && [ -f "$registry/quarkus-run.jar" ]; then
+    return 0
+  fi
+  command -v mvn >/dev/null 2>&1 || apt_install maven
+  find_java 17 >/dev/null || apt_install openjdk-17-jre-headless
+  say "fetching Kafka and Apicurio Registry from Maven Central (deploy/local/pom.xml)"
+  mvn -B -q -f "$REPO_DIR/deploy/local/pom.xml" -Dstack.dir="$STACK_DIR" \
+    dependency:copy-dependencies dependency:unpack >"$LOG_DIR/maven.log" 2>&1 \
+    || fail_with_log maven "$LOG_DIR/maven.log" "mvn dependency:copy-dependencies failed"
+}
+
+# ---------------------------------------------------------------- Kafka (KRaft)
+kafka_java() { find_java 17 || die "Kafka 4 needs Java 17+ (apt-get install openjdk-17-jre-headless)"; }
+
+kafka_up() {
+  local dir="$STACK_DIR/kafka" log="$LOG_DIR/kafka.log" java
+  java="$(kafka_java)"
+  mkdir -p "$dir/data"
+  if pid_alive "$dir/pid"; then
+    say "kafka already running on 127.0.0.1:$KAFKA_PORT"
+  else
+    port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process (set KAFKA_PORT)"
+    cat >"$dir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+auto.create.topics.enable=false
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+EOF
+    cat >"$dir/log4j2.properties" <<'EOF'
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = WARN
+logger.apache.name = org.apache.kafka
+logger.apache.level = WARN
+logger.server.name = kafka.server.KafkaServer
+logger.server.level = INFO
+EOF
+    if [ ! -f "$dir/data/meta.properties" ]; then
+      local cluster_id
+      cluster_id="$("$java" -cp "$dir/libs/*" kafka.tools.StorageTool random-uuid 2>>"$log" | tail -n 1)"
+      say "formatting KRaft storage (cluster $cluster_id)"
+      "$java" -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$dir/libs/*" \
+        kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
+        >>"$log" 2>&1 || fail_with_log kafka "$log" "kafka-storage format failed"
+    fi
+    say "starting kafka on 127.0.0.1:$KAFKA_PORT"
+    setsid nohup "$java" -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+      -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$dir/libs/*" \
+      kafka.Kafka "$dir/server.properties" >>"$log" 2>&1 </dev/null &
+    echo $! >"$dir/pid"
+  fi
+  wait_until 90 port_open "$KAFKA_PORT" || fail_with_log kafka "$log" "port $KAFKA_PORT not open"
+}
+
+topics_admin() {
+  "$(kafka_java)" -Xmx256m -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" \
+    -cp "$STACK_DIR/kafka/libs/*" org.apache.kafka.tools.TopicCommand \
+    --bootstrap-server "127.0.0.1:$KAFKA_PORT" "$@"
+}
+
+topics_up() {
+  local log="$LOG_DIR/topics.log" existing name partitions retention cleanup _purpose
+  existing="$(topics_admin --list 2>>"$log")" || fail_with_log kafka "$log" "listing topics failed"
+  while IFS=, read -r name partitions retention cleanup _purpose; do
+    case "$name" in ''|'#'*) continue ;; esac
+    if ! grep -qx "$name" <<<"$existing"; then
+      say "creating topic $name ($partitions partitions, retention.ms=$retention)"
+      topics_admin --create --if-not-exists --topic "$name" --partitions "$partitions" \
+        --replication-factor 1 --config "retention.ms=$retention" \
+        --config "cleanup.policy=$cleanup" >>"$log" 2>&1 \
+        || fail_with_log kafka "$log" "creating topic $name failed"
+    fi
+  done <"$TOPICS_FILE"
+}
+
+# ---------------------------------------------------------------- Apicurio Registry
+registry_ready() { curl -sf -o /dev/null "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/subjects"; }
+
+registry_up() {
+  local dir="$STACK_DIR/apicurio" log="$LOG_DIR/registry.log" java
+  command -v curl >/dev/null 2>&1 || apt_install curl
+  if pid_alive "$STACK_DIR/registry.pid"; then
+    say "schema registry already running on 127.0.0.1:$REGISTRY_PORT"
+  else
+    port_open "$REGISTRY_PORT" && die "port $REGISTRY_PORT is taken by another process (set REGISTRY_PORT)"
+    java="$(find_java 21)" || {
+      apt_install openjdk-21-jre-headless || true
+      java="$(find_java 21)" || die "Apicurio Registry 3 needs Java 21+; none found under /usr/lib/jvm"
+    }
+    say "starting Apicurio Registry on 127.0.0.1:$REGISTRY_PORT"
+    setsid nohup "$java" -Xms128m -Xmx512m \
+      -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$REGISTRY_PORT" \
+      -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$REGISTRY_MANAGEMENT_PORT" \
+      -Dquarkus.log.level=WARN -Dquarkus.http.access-log.enabled=false \
+      -jar "$dir/quarkus-run.jar" >>"$log" 2>&1 </dev/null &
+    echo $! >"$STACK_DIR/registry.pid"
+  fi
+  wait_until 120 registry_ready || fail_with_log registry "$log" "no answer on /apis/ccompat/v7/subjects"
+}
+
+# ---------------------------------------------------------------- stop
+stop_pid() { # stop_pid NAME PIDFILE
+  local pidfile="$2" pid
+  pid_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
+  pid="$(cat "$pidfile")"
+  say "stopping $1 (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  if ! wait_until 60 bash -c "! kill -0 $pid"; then
+    say "$1 did not stop in 60 s, killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_until 10 bash -c "! kill -0 $pid" || true
+  fi
+  rm -f "$pidfile"
+}
+
+print_env() {
+  cat <<EOF
+ORDERS_DATABASE_URL=postgres://$APP_DB_USER:$APP_DB_PASSWORD@127.0.0.1:$PG_PORT/orders
+PAYMENTS_DATABASE_URL=postgres://$APP_DB_USER:$APP_DB_PASSWORD@127.0.0.1:$PG_PORT/payments
+POSTGRES_ADMIN_URL=postgres://postgres:$ADMIN_DB_PASSWORD@127.0.0.1:$PG_PORT/postgres
+KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT
+SCHEMA_REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7
+EOF
+}
+
+main() {
+  mkdir -p "$STACK_DIR" "$LOG_DIR"
+  case "${1:-}" in
+    up)
+      ensure_jars
+      pg_up
+      kafka_up
+      registry_up
+      wait_until 60 topics_admin --list || fail_with_log kafka "$LOG_DIR/kafka.log" "broker does not answer"
+      topics_up
+      print_env | tee "$STACK_DIR/env"
+      say "stack is up (logs in $LOG_DIR)"
+      ;;
+    down)
+      stop_pid "schema registry" "$STACK_DIR/registry.pid"
+      stop_pid kafka "$STACK_DIR/kafka/pid"
+      pg_down
+      ;;
+    env) print_env ;;
+    status)
+      pid_alive "$STACK_DIR/kafka/pid" && say "kafka: running" || say "kafka: stopped"
+      pid_alive "$STACK_DIR/registry.pid" && say "registry: running" || say "registry: stopped"
+      port_open "$PG_PORT" && say "postgres: running" || say "postgres: stopped"
+      ;;
+    *) die "usage: $0 up|down|env|status" ;;
+  esac
+}
+
+main "$@"
