@@ -1,1 +1,38 @@
-fn main() {}
+//! `dlq-handler` — Turns dead letters of the payment processor into PaymentFailed events that flow back to the order service.
+//!
+//! Status: the binary has its skeleton (flags and env, logs, graceful shutdown, /healthz,
+//! /readyz, /metrics); the business logic lands with its own issue.
+
+use clap::Parser;
+use eventing::kafka::KafkaArgs;
+use eventing::runtime::LogArgs;
+use std::net::SocketAddr;
+
+/// Turns dead letters of the payment processor into PaymentFailed events that flow back to the order service.
+#[derive(Debug, Parser)]
+#[command(name = "dlq-handler", version, about)]
+struct Config {
+    /// Address of the operational HTTP endpoints (/healthz, /readyz, /metrics).
+    #[arg(long, env = "DLQ_HANDLER_OPS_ADDR", default_value = "127.0.0.1:8083")]
+    ops_addr: SocketAddr,
+    /// Schema registry (Confluent API) URL.
+    #[arg(
+        long,
+        env = "SCHEMA_REGISTRY_URL",
+        default_value = "http://127.0.0.1:8081/apis/ccompat/v7"
+    )]
+    schema_registry_url: String,
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    #[command(flatten)]
+    log: LogArgs,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    config.log.init();
+    tracing::info!(kafka = %config.kafka.kafka_bootstrap_servers, registry = %config.schema_registry_url, "starting");
+    eventing::runtime::run_ops_only("dlq-handler", config.ops_addr).await?;
+    Ok(())
+}

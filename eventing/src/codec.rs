@@ -171,8 +171,7 @@ pub fn decode_datum<E: AvroEvent>(writer: &Schema, datum: &[u8]) -> Result<E, Co
         });
     }
     let mut reader = datum;
-    let value = GenericDatumReader::builder(writer)
-        .reader_schema(E::avro_schema())
+    let written = GenericDatumReader::builder(writer)
         .build()
         .and_then(|datum_reader| datum_reader.read_value(&mut reader))
         .map_err(|e| CodecError::InvalidPayload(e.to_string()))?;
@@ -182,5 +181,13 @@ pub fn decode_datum<E: AvroEvent>(writer: &Schema, datum: &[u8]) -> Result<E, Co
             reader.len()
         )));
     }
-    E::from_avro_value(value)
+    // Schema resolution (writer -> reader) after widening decimals; see `MONEY_BYTES`.
+    let resolved = crate::contracts::widen_decimals(written)
+        .resolve(E::avro_schema())
+        .map_err(|e| CodecError::IncompatibleSchema {
+            writer: writer_name.clone(),
+            reader: E::FULL_NAME.to_string(),
+            reason: e.to_string(),
+        })?;
+    E::from_avro_value(resolved)
 }

@@ -18,3 +18,6 @@ pub mod wire_format;
 
 pub use codec::AvroCodec;
 pub use error::{CodecError, ErrorKind};
+pub mod kafka;
+pub mod outbox;
+pub mod runtime;

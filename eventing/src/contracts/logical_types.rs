@@ -57,21 +57,46 @@ pub(crate) fn money_to_avro(
             reason: format!("{amount} needs more than {MONEY_PRECISION} digits"),
         });
     }
-    Ok(AvroDecimal::from(minimal_twos_complement(unscaled)))
+    let bytes = unscaled.to_be_bytes();
+    Ok(AvroDecimal::from(&bytes[bytes.len() - MONEY_BYTES..]))
 }
 
-fn minimal_twos_complement(value: i128) -> Vec<u8> {
-    let bytes = value.to_be_bytes();
-    let sign = if value < 0 { 0xFF } else { 0x00 };
-    // Drop leading sign bytes while the next byte still carries the same sign bit.
-    let mut start = 0;
-    while start < bytes.len() - 1
-        && bytes[start] == sign
-        && (bytes[start + 1] & 0x80) == (sign & 0x80)
-    {
-        start += 1;
+/// Bytes of every encoded money amount: the fewest that hold any 19-digit value.
+///
+/// The Avro spec allows the minimal two's complement, but apache-avro (0.22) refuses, when it
+/// resolves a writer schema against a reader schema, any bytes-backed decimal shorter than its
+/// precision could need. So we always write 9 bytes, and [`widen_decimals`] pads what other
+/// writers (e.g. Java's minimal encoding) sent before resolution.
+pub(crate) const MONEY_BYTES: usize = 9;
+
+/// Sign-extend every decimal in a decoded value to 16 bytes (see [`MONEY_BYTES`]).
+pub(crate) fn widen_decimals(value: apache_avro::types::Value) -> apache_avro::types::Value {
+    use apache_avro::types::Value;
+    match value {
+        Value::Decimal(d) => match <Vec<u8>>::try_from(&d) {
+            Ok(bytes) if bytes.len() < 16 => {
+                let sign = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+                    0xFF
+                } else {
+                    0x00
+                };
+                let mut wide = vec![sign; 16 - bytes.len()];
+                wide.extend_from_slice(&bytes);
+                Value::Decimal(AvroDecimal::from(wide))
+            }
+            _ => Value::Decimal(d),
+        },
+        Value::Record(fields) => Value::Record(
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, widen_decimals(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(widen_decimals).collect()),
+        Value::Union(i, inner) => Value::Union(i, Box::new(widen_decimals(*inner))),
+        Value::Map(m) => Value::Map(m.into_iter().map(|(k, v)| (k, widen_decimals(v))).collect()),
+        other => other,
     }
-    bytes[start..].to_vec()
 }
 
 pub(crate) fn money_from_avro(
@@ -110,15 +135,26 @@ mod tests {
 
     #[test]
     fn known_encodings_match_the_avro_spec() {
-        // 1.0000 -> unscaled 10000 = 0x2710
+        // 1.0000 -> unscaled 10000 = 0x2710, sign-extended to 9 bytes
         let d = money_to_avro("x", Decimal::from_str("1").unwrap()).unwrap();
-        assert_eq!(<Vec<u8>>::try_from(&d).unwrap(), vec![0x27, 0x10]);
-        // -0.0001 -> unscaled -1 = 0xFF
+        assert_eq!(
+            <Vec<u8>>::try_from(&d).unwrap(),
+            vec![0, 0, 0, 0, 0, 0, 0, 0x27, 0x10]
+        );
+        // -0.0001 -> unscaled -1 = 0xFF...
         let d = money_to_avro("x", Decimal::from_str("-0.0001").unwrap()).unwrap();
-        assert_eq!(<Vec<u8>>::try_from(&d).unwrap(), vec![0xFF]);
-        // 0.0128 -> unscaled 128 needs a sign byte: 0x00 0x80
-        let d = money_to_avro("x", Decimal::from_str("0.0128").unwrap()).unwrap();
-        assert_eq!(<Vec<u8>>::try_from(&d).unwrap(), vec![0x00, 0x80]);
+        assert_eq!(<Vec<u8>>::try_from(&d).unwrap(), vec![0xFF; 9]);
+        // A minimal encoding from another writer reads back the same after widening.
+        let minimal = apache_avro::types::Value::Decimal(AvroDecimal::from(vec![0x00, 0x80]));
+        match widen_decimals(minimal) {
+            apache_avro::types::Value::Decimal(d) => {
+                assert_eq!(
+                    money_from_avro("x", &d).unwrap(),
+                    Decimal::from_str("0.0128").unwrap()
+                )
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod payment_completed;
 mod payment_failed;
 mod value_access;
 
+pub(crate) use logical_types::widen_decimals;
 pub use logical_types::{MONEY_PRECISION, MONEY_SCALE};
 pub use order_created::{LineItem, OrderCreated};
 pub use payment_completed::PaymentCompleted;

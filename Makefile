@@ -1,0 +1,37 @@
+# Two commands for a fresh machine: `make demo` (the main job) and `make test` (everything).
+# Both install and start the local stack (deploy/local/stack.sh) when it is not running.
+SHELL := /bin/bash
+STACK := deploy/local/stack.sh
+# The env lines `make up` prints (ORDERS_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, ...).
+WITH_STACK_ENV := set -a && source .stack/env && set +a
+
+.PHONY: up down status demo test fmt lint check-layers build unit e2e bench-orders
+
+up:
+	@bash $(STACK) up
+
+down:
+	@bash $(STACK) down
+
+status:
+	@bash $(STACK) status
+
+build:
+	cargo build --workspace --bins
+
+demo: up build
+	@$(WITH_STACK_ENV) && bash scripts/demo.sh
+
+fmt:
+	cargo fmt --all -- --check
+
+check-layers:
+	bash scripts/check-layers.sh
+
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+# Everything: stack, formatting, layering, clippy, all unit, property and end-to-end tests.
+test: up fmt check-layers lint
+	@$(WITH_STACK_ENV) && cargo test --workspace --no-fail-fast 2>&1 | tee .stack/logs/cargo-test.log; \
+	  status=$${PIPESTATUS[0]}; bash scripts/test-summary.sh .stack/logs/cargo-test.log; exit $$status

@@ -1,0 +1,91 @@
+//! Kafka client settings from flags and env, with a passthrough for any librdkafka option.
+
+use rdkafka::ClientConfig;
+
+/// Kafka connection flags shared by every binary.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers (host:port,...).
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub kafka_bootstrap_servers: String,
+    /// Raw librdkafka option `key=value`, repeatable; applied last, so it overrides our defaults
+    /// (e.g. `--kafka-option security.protocol=SASL_SSL`). Env: comma-separated list.
+    #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_option)]
+    pub kafka_options: Vec<(String, String)>,
+}
+
+fn parse_option(raw: &str) -> Result<(String, String), String> {
+    raw.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected key=value, got `{raw}`"))
+}
+
+impl KafkaArgs {
+    /// Settings for the local stack, for tests and tools.
+    pub fn local(bootstrap: &str) -> Self {
+        Self {
+            kafka_bootstrap_servers: bootstrap.to_string(),
+            kafka_options: Vec::new(),
+        }
+    }
+
+    /// A client config with the bootstrap servers, `defaults`, then the passthrough options.
+    pub fn client_config(&self, defaults: &[(&str, &str)]) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.kafka_bootstrap_servers);
+        for (k, v) in defaults {
+            config.set(*k, *v);
+        }
+        for (k, v) in &self.kafka_options {
+            config.set(k, v);
+        }
+        config
+    }
+
+    /// Producer defaults for "nothing lost, nothing doubled by retries": idempotence, acks=all.
+    pub fn safe_producer_config(&self) -> ClientConfig {
+        self.client_config(&[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("message.timeout.ms", "30000"),
+            ("linger.ms", "5"),
+        ])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    }
+
+    #[test]
+    fn passthrough_overrides_defaults() {
+        let cli = Cli::parse_from([
+            "x",
+            "--kafka-option",
+            "acks=1",
+            "--kafka-option",
+            "client.id=me",
+        ]);
+        let config = cli.kafka.safe_producer_config();
+        assert_eq!(config.get("acks"), Some("1"));
+        assert_eq!(config.get("client.id"), Some("me"));
+        assert_eq!(config.get("enable.idempotence"), Some("true"));
+    }
+
+    #[test]
+    fn malformed_option_is_rejected() {
+        assert!(Cli::try_parse_from(["x", "--kafka-option", "novalue"]).is_err());
+    }
+}

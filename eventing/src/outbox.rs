@@ -1,0 +1,80 @@
+//! The outbox writer: domain events become rows of the `outbox` table inside the caller's
+//! transaction, so the state change and its events commit (or roll back) together.
+//!
+//! Retention: each row is deleted again in the same transaction right after its insert. The
+//! WAL keeps the INSERT, which is all a logical-replication relay (ours or Debezium's) reads, so
+//! the table is empty between transactions — no cleanup job, no bloat, no unbounded growth.
+//! Consequence: to replay events, read Kafka (or the WAL), not the table.
+
+use crate::codec::AvroCodec;
+use crate::domain_event::DomainEvent;
+use crate::error::CodecError;
+use uuid::Uuid;
+
+/// DDL of the outbox table; services run it from their migrations.
+pub const OUTBOX_TABLE_DDL: &str = include_str!("../sql/outbox_table.sql");
+
+const INSERT_OUTBOX_ROW: &str = "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent) \
+     VALUES ($1, $2, $3, $4, $5, $6)";
+const DELETE_OUTBOX_ROWS: &str = "DELETE FROM outbox WHERE id = ANY($1)";
+
+/// One encoded event, ready to be written as an outbox row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxMessage {
+    pub id: Uuid,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub event_type: String,
+    /// Confluent-framed Avro.
+    pub payload: Vec<u8>,
+    /// W3C trace context of the request that raised the event.
+    pub traceparent: Option<String>,
+}
+
+impl OutboxMessage {
+    /// Encode a domain event through the registry-backed codec.
+    pub async fn encode<E: DomainEvent>(
+        codec: &AvroCodec,
+        event: &E,
+        traceparent: Option<String>,
+    ) -> Result<Self, CodecError> {
+        Ok(Self {
+            id: event.event_id(),
+            aggregate_type: E::AGGREGATE_TYPE.to_string(),
+            aggregate_id: event.aggregate_id(),
+            event_type: E::EVENT_TYPE.to_string(),
+            payload: codec.encode(event).await?,
+            traceparent,
+        })
+    }
+}
+
+/// Insert the messages as outbox rows and delete them again, inside the caller's transaction
+/// (statements prepared once per pooled connection).
+pub async fn write_outbox(
+    tx: &deadpool_postgres::Transaction<'_>,
+    messages: &[OutboxMessage],
+) -> Result<(), tokio_postgres::Error> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let insert = tx.prepare_cached(INSERT_OUTBOX_ROW).await?;
+    for m in messages {
+        tx.execute(
+            &insert,
+            &[
+                &m.id,
+                &m.aggregate_type,
+                &m.aggregate_id,
+                &m.event_type,
+                &m.payload,
+                &m.traceparent,
+            ],
+        )
+        .await?;
+    }
+    let ids: Vec<Uuid> = messages.iter().map(|m| m.id).collect();
+    let delete = tx.prepare_cached(DELETE_OUTBOX_ROWS).await?;
+    tx.execute(&delete, &[&ids]).await?;
+    Ok(())
+}

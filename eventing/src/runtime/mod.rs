@@ -1,0 +1,11 @@
+//! What every binary needs around its business logic: logs, shutdown, health and metrics.
+
+mod ops;
+mod shutdown;
+mod skeleton;
+mod telemetry;
+
+pub use ops::{ReadinessCheck, install_metrics, ops_router, serve};
+pub use shutdown::shutdown_token;
+pub use skeleton::{LogArgs, run_ops_only};
+pub use telemetry::{LogFormat, init_tracing, redact_url};
