@@ -197,6 +197,10 @@ ensure_jars() {
   mvn -B -q -f "$REPO_DIR/deploy/local/pom.xml" -Dstack.dir="$STACK_DIR" \
     dependency:copy-dependencies dependency:unpack >"$LOG_DIR/maven.log" 2>&1 \
     || fail_with_log maven "$LOG_DIR/maven.log" "mvn dependency:copy-dependencies failed"
+  ls "$kafka_libs"/kafka_2.13-*.jar >/dev/null 2>&1 \
+    || fail_with_log maven "$LOG_DIR/maven.log" "no Kafka jars in $kafka_libs after mvn"
+  [ -f "$registry/quarkus-run.jar" ] \
+    || fail_with_log maven "$LOG_DIR/maven.log" "no Apicurio quarkus-run.jar in $registry after mvn"
 }
 
 # ---------------------------------------------------------------- Kafka (KRaft)
