@@ -33,5 +33,6 @@ lint:
 
 # Everything: stack, formatting, layering, clippy, all unit, property and end-to-end tests.
 test: up fmt check-layers lint
+	cargo build --workspace --bins
 	@$(WITH_STACK_ENV) && cargo test --workspace --no-fail-fast 2>&1 | tee .stack/logs/cargo-test.log; \
 	  status=$${PIPESTATUS[0]}; bash scripts/test-summary.sh .stack/logs/cargo-test.log; exit $$status

@@ -1,1 +1,120 @@
-fn main() {}
+//! Wiring only: config → telemetry → pool + migrations → codec → service → HTTP + consumer →
+//! run until SIGTERM/SIGINT.
+
+use anyhow::Context;
+use clap::Parser;
+use eventing::runtime::{install_metrics, redact_url, serve, shutdown_token};
+use eventing::{AvroCodec, ErrorKind, contracts::OrderCreated};
+use order_producer::application::OrderService;
+use order_producer::application::ports::{SystemClock, UuidV7Ids};
+use order_producer::config::Config;
+use order_producer::infrastructure::http::{AppState, database_readiness, router};
+use order_producer::infrastructure::kafka::{
+    ConsumerSettings, PaymentResultHandler, run_payment_consumer,
+};
+use order_producer::infrastructure::postgres::{
+    PgOrderRepository, PgOutboxWriter, PgSettings, connect_pool, run_migrations,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    config.log.init();
+    let metrics = install_metrics();
+    let cancel = shutdown_token();
+    tracing::info!(
+        listen_addr = %config.listen_addr,
+        database = %redact_url(&config.database_url),
+        schema_registry = %config.schema_registry_url,
+        kafka = %config.kafka.kafka_bootstrap_servers,
+        consumer_enabled = !config.disable_consumer,
+        "starting order-producer"
+    );
+
+    let pool = connect_pool(&PgSettings {
+        url: config.database_url.clone(),
+        pool_size: config.database_pool_size,
+        timeout: Duration::from_millis(config.database_timeout_ms),
+        schema: None,
+    })
+    .map_err(anyhow::Error::msg)?;
+    migrate_when_reachable(&pool, &cancel).await?;
+
+    let codec = AvroCodec::new(&config.schema_registry_url).context("schema registry settings")?;
+    if let Err(e) = codec.register::<OrderCreated>().await {
+        // Not fatal: encoding retries the registration; until then POST /orders answers 503.
+        tracing::warn!(error = %e, "could not register the OrderCreated schema yet");
+    }
+    let repository = PgOrderRepository::new(pool, PgOutboxWriter::new(codec.clone()));
+    let service = Arc::new(OrderService::new(repository, SystemClock, UuidV7Ids));
+
+    let consumer = (!config.disable_consumer).then(|| {
+        let settings = ConsumerSettings {
+            kafka: config.kafka.clone(),
+            group_id: config.consumer_group.clone(),
+            topic: config.payment_topic.clone(),
+            dead_letter_topic: config.dead_letter_topic.clone(),
+        };
+        let handler = PaymentResultHandler::new(
+            Arc::clone(&service),
+            codec.clone(),
+            config.consumer_group.clone(),
+        );
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            let outcome = run_payment_consumer(&settings, handler, cancel.clone()).await;
+            // The consumer is half of the service: stop everything so the supervisor restarts it.
+            cancel.cancel();
+            outcome
+        })
+    });
+
+    let app = router(
+        AppState {
+            service: Arc::clone(&service),
+        },
+        metrics,
+        database_readiness(service),
+        config.max_body_bytes,
+    );
+    serve(config.listen_addr, app, cancel.clone())
+        .await
+        .with_context(|| format!("HTTP server on {}", config.listen_addr))?;
+    cancel.cancel();
+    if let Some(consumer) = consumer {
+        consumer
+            .await
+            .context("payment-results consumer task")?
+            .map_err(anyhow::Error::msg)?;
+    }
+    tracing::info!("order-producer stopped");
+    Ok(())
+}
+
+/// Run the migrations, waiting (with backoff) while the database is unreachable.
+async fn migrate_when_reachable(
+    pool: &deadpool_postgres::Pool,
+    cancel: &CancellationToken,
+) -> anyhow::Result<()> {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match run_migrations(pool).await {
+            Ok(applied) => {
+                tracing::info!(?applied, "database schema is up to date");
+                return Ok(());
+            }
+            Err(e) if e.kind() == ErrorKind::Transient => {
+                tracing::warn!(error = %e, retry_in = ?delay, "database not reachable yet");
+                tokio::select! {
+                    _ = cancel.cancelled() => anyhow::bail!("shut down before the database was reachable"),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e).context("migrations failed"),
+        }
+    }
+}

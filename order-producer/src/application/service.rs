@@ -1,0 +1,320 @@
+//! The use cases. Each write use case is one transaction (one [`UnitOfWork`]).
+
+use super::error::{ServiceError, StoreError};
+use super::ports::{
+    Clock, IdGenerator, IdempotencyClaim, IgnoredResult, OrderRepository, RepositorySession,
+    UnitOfWork,
+};
+use super::views::OrderView;
+use crate::domain::{
+    Currency, CustomerId, NewOrder, Order, OrderLine, OrderStatus, PaymentOutcome,
+};
+use chrono::{DateTime, Utc};
+use eventing::contracts::{PaymentCompleted, PaymentFailed};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt::Write as _;
+use uuid::Uuid;
+
+/// Metric: payment results not applied, by reason.
+pub const METRIC_PAYMENT_RESULTS_IGNORED: &str = "order_producer_payment_results_ignored_total";
+/// Metric: payment results applied, by resulting status.
+pub const METRIC_PAYMENT_RESULTS_APPLIED: &str = "order_producer_payment_results_applied_total";
+/// Metric: redelivered payment results (already processed; no-ops).
+pub const METRIC_PAYMENT_RESULTS_DUPLICATE: &str = "order_producer_payment_results_duplicate_total";
+/// Metric: orders created (not counting idempotent replays).
+pub const METRIC_ORDERS_CREATED: &str = "order_producer_orders_created_total";
+/// Metric: idempotent replays of an earlier response.
+pub const METRIC_IDEMPOTENT_REPLAYS: &str = "order_producer_idempotent_replays_total";
+
+/// A validated request to place an order.
+#[derive(Debug, Clone)]
+pub struct PlaceOrderCommand {
+    pub customer_id: CustomerId,
+    pub currency: Currency,
+    pub lines: Vec<OrderLine>,
+}
+
+impl PlaceOrderCommand {
+    /// SHA-256 over a canonical rendering of the request (so `"10.5"` and `"10.50"` are the
+    /// same request): what an idempotency key is bound to.
+    pub fn request_hash(&self) -> String {
+        let mut canonical = String::new();
+        let _ = write!(
+            canonical,
+            "{}\u{1f}{}",
+            self.customer_id.as_str(),
+            self.currency.as_str()
+        );
+        for line in &self.lines {
+            let _ = write!(
+                canonical,
+                "\u{1e}{}\u{1f}{}\u{1f}{}",
+                line.sku.as_str(),
+                line.quantity.get(),
+                line.unit_price.get().normalize()
+            );
+        }
+        Sha256::digest(canonical.as_bytes()).iter().fold(
+            String::with_capacity(64),
+            |mut hex, byte| {
+                let _ = write!(hex, "{byte:02x}");
+                hex
+            },
+        )
+    }
+}
+
+/// The answer to a successful `place_order`; stored with the idempotency key and replayed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlacedOrder {
+    pub order_id: Uuid,
+    pub status: String,
+    pub total_amount: Decimal,
+    pub currency: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `place_order`'s result: a new order, or the replay of an earlier one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlaceOrderOutcome {
+    pub order: PlacedOrder,
+    pub replayed: bool,
+}
+
+/// A payment result consumed from the payment topic.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PaymentResult {
+    Completed(PaymentCompleted),
+    Failed(PaymentFailed),
+}
+
+impl PaymentResult {
+    pub fn event_id(&self) -> Uuid {
+        match self {
+            PaymentResult::Completed(e) => e.event_id,
+            PaymentResult::Failed(e) => e.event_id,
+        }
+    }
+    pub fn order_id(&self) -> Uuid {
+        match self {
+            PaymentResult::Completed(e) => e.order_id,
+            PaymentResult::Failed(e) => e.order_id,
+        }
+    }
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            PaymentResult::Completed(_) => "PaymentCompleted",
+            PaymentResult::Failed(_) => "PaymentFailed",
+        }
+    }
+    fn outcome(&self) -> PaymentOutcome {
+        match self {
+            PaymentResult::Completed(e) => PaymentOutcome::Completed {
+                payment_id: e.payment_id,
+                amount: e.amount,
+                currency: e.currency.clone(),
+            },
+            PaymentResult::Failed(e) => PaymentOutcome::Failed {
+                payment_id: e.payment_id,
+                amount: e.amount,
+                currency: e.currency.clone(),
+                reason: format!("{}: {}", e.reason.symbol(), e.detail),
+            },
+        }
+    }
+}
+
+/// What `apply_payment_result` did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApplyOutcome {
+    /// The order moved to `status`.
+    Applied { status: OrderStatus },
+    /// This event was processed before by this consumer group: nothing changed.
+    Duplicate,
+    /// Recorded in the ignored-results table, order unchanged.
+    Ignored { reason: &'static str },
+}
+
+/// The order use cases.
+#[derive(Debug)]
+pub struct OrderService<R, C, G> {
+    repository: R,
+    clock: C,
+    ids: G,
+}
+
+impl<R: OrderRepository, C: Clock, G: IdGenerator> OrderService<R, C, G> {
+    pub fn new(repository: R, clock: C, ids: G) -> Self {
+        Self {
+            repository,
+            clock,
+            ids,
+        }
+    }
+
+    pub fn repository(&self) -> &R {
+        &self.repository
+    }
+
+    /// Place an order. In ONE transaction: claim the idempotency key (if any), insert the order,
+    /// its lines and first history entry, write the `OrderCreated` outbox row, store the response
+    /// for the key. Either all of it commits or none of it.
+    ///
+    /// A retry with the same key and the same request returns the first response; with a
+    /// different request it fails with [`ServiceError::IdempotencyKeyReused`].
+    pub async fn place_order(
+        &self,
+        command: PlaceOrderCommand,
+        idempotency_key: Option<&str>,
+        traceparent: &str,
+    ) -> Result<PlaceOrderOutcome, ServiceError> {
+        let now = self.clock.now();
+        let request_hash = command.request_hash();
+        let mut order = Order::place(NewOrder {
+            order_id: self.ids.new_id(),
+            event_id: self.ids.new_id(),
+            customer_id: command.customer_id,
+            currency: command.currency,
+            lines: command.lines,
+            placed_at: now,
+        })?;
+
+        let mut session = self.repository.session().await?;
+        let mut uow = session.begin().await?;
+        if let Some(key) = idempotency_key {
+            match uow.claim_idempotency_key(key, &request_hash, now).await? {
+                IdempotencyClaim::Claimed => {}
+                IdempotencyClaim::Existing {
+                    request_hash: stored_hash,
+                    response,
+                } => {
+                    // Nothing was written in this transaction; dropping it rolls back.
+                    return if stored_hash == request_hash {
+                        metrics::counter!(METRIC_IDEMPOTENT_REPLAYS).increment(1);
+                        Ok(PlaceOrderOutcome {
+                            order: response,
+                            replayed: true,
+                        })
+                    } else {
+                        Err(ServiceError::IdempotencyKeyReused {
+                            key: key.to_string(),
+                        })
+                    };
+                }
+            }
+        }
+        uow.insert_order(&order).await?;
+        let events = order.drain_events();
+        uow.append_outbox(&events, traceparent).await?;
+        let placed = PlacedOrder {
+            order_id: order.id(),
+            status: order.status().as_str().to_string(),
+            total_amount: order.total(),
+            currency: order.currency().as_str().to_string(),
+            created_at: order.created_at(),
+        };
+        if let Some(key) = idempotency_key {
+            uow.store_idempotent_response(key, &placed).await?;
+        }
+        uow.commit().await?;
+        metrics::counter!(METRIC_ORDERS_CREATED).increment(1);
+        Ok(PlaceOrderOutcome {
+            order: placed,
+            replayed: false,
+        })
+    }
+
+    /// The order with its lines and status history.
+    pub async fn get_order(&self, order_id: Uuid) -> Result<OrderView, ServiceError> {
+        let mut session = self.repository.session().await?;
+        session
+            .find_order_view(order_id)
+            .await?
+            .ok_or(ServiceError::OrderNotFound(order_id))
+    }
+
+    /// Is the database reachable?
+    pub async fn check_ready(&self) -> Result<(), StoreError> {
+        self.repository.session().await?.ping().await
+    }
+
+    /// Apply one payment result, in ONE transaction with the processed-event marker
+    /// `(consumer_group, event_id)`:
+    /// * already processed → [`ApplyOutcome::Duplicate`], nothing changes;
+    /// * unknown order, terminal order (e.g. a late `PaymentFailed` after `PAID`), amount or
+    ///   currency mismatch → recorded in the ignored-results table, counted in
+    ///   `order_producer_payment_results_ignored_total{reason}`, order unchanged;
+    /// * otherwise the order's status changes and a history entry is written.
+    ///
+    /// Metrics are counted only after the commit. A transient error means nothing was
+    /// committed: the caller retries (and must not store the Kafka offset).
+    pub async fn apply_payment_result(
+        &self,
+        consumer_group: &str,
+        result: &PaymentResult,
+    ) -> Result<ApplyOutcome, ServiceError> {
+        let now = self.clock.now();
+        let mut session = self.repository.session().await?;
+        let mut uow = session.begin().await?;
+        if !uow
+            .mark_event_processed(consumer_group, result.event_id(), now)
+            .await?
+        {
+            metrics::counter!(METRIC_PAYMENT_RESULTS_DUPLICATE).increment(1);
+            return Ok(ApplyOutcome::Duplicate);
+        }
+        let ignored = |reason: &'static str, detail: String| IgnoredResult {
+            consumer_group,
+            event_id: result.event_id(),
+            event_type: result.event_type(),
+            order_id: result.order_id(),
+            reason,
+            detail,
+            received_at: now,
+        };
+        let outcome = match uow.load_order_for_update(result.order_id()).await? {
+            None => {
+                let record = ignored("unknown_order", "no order with this id".to_string());
+                uow.record_ignored_result(&record).await?;
+                ApplyOutcome::Ignored {
+                    reason: record.reason,
+                }
+            }
+            Some(mut order) => match order.settle(&result.outcome(), now) {
+                Ok(change) => {
+                    uow.save_status_change(&order, &change, result.event_id())
+                        .await?;
+                    ApplyOutcome::Applied { status: change.to }
+                }
+                Err(rejected) => {
+                    let record = ignored(rejected.reason(), rejected.to_string());
+                    uow.record_ignored_result(&record).await?;
+                    ApplyOutcome::Ignored {
+                        reason: record.reason,
+                    }
+                }
+            },
+        };
+        uow.commit().await?;
+        match &outcome {
+            ApplyOutcome::Applied { status } => {
+                metrics::counter!(METRIC_PAYMENT_RESULTS_APPLIED, "status" => status.as_str())
+                    .increment(1);
+            }
+            ApplyOutcome::Ignored { reason } => {
+                tracing::warn!(
+                    event_id = %result.event_id(),
+                    order_id = %result.order_id(),
+                    event_type = result.event_type(),
+                    reason,
+                    "payment result ignored"
+                );
+                metrics::counter!(METRIC_PAYMENT_RESULTS_IGNORED, "reason" => *reason).increment(1);
+            }
+            ApplyOutcome::Duplicate => {}
+        }
+        Ok(outcome)
+    }
+}

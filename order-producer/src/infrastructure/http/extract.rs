@@ -1,0 +1,267 @@
+//! Extractors whose rejections are our JSON errors (axum's defaults answer in plain text).
+
+use super::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+/// A JSON request body: `Content-Type` must be JSON (else 415), the body must fit the limit
+/// (else 413) and parse as `T` (else 400 for bad syntax, 422 for wrong shape), with the field
+/// named as a JSON path.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// First backtick-quoted word of a serde message (`missing field `sku`` → `sku`).
+fn quoted_name(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let len = message[start..].find('`')?;
+    Some(&message[start..start + len])
+}
+
+fn join_path(parent: &str, child: &str) -> String {
+    if parent.is_empty() || parent == "." {
+        child.to_string()
+    } else {
+        format!("{parent}.{child}")
+    }
+}
+
+/// Turn a serde_json error at `path` into our error. Pure.
+pub fn json_error(path: &str, err: &serde_json::Error) -> ApiError {
+    let message = err.to_string();
+    let field = (!path.is_empty() && path != ".").then(|| path.to_string());
+    match err.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Io => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not valid JSON: {message}"),
+            None,
+        ),
+        serde_json::error::Category::Eof => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the body is not complete JSON: {message}"),
+            None,
+        ),
+        serde_json::error::Category::Data => {
+            if message.starts_with("missing field") {
+                let name = quoted_name(&message).unwrap_or("?");
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "missing_field",
+                    message.clone(),
+                    Some(join_path(path, name)),
+                )
+            } else if message.starts_with("unknown field") {
+                let name = quoted_name(&message).unwrap_or("?");
+                let field = if path.ends_with(name) {
+                    path.to_string()
+                } else {
+                    join_path(path, name)
+                };
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "unknown_field",
+                    message.clone(),
+                    Some(field),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_type",
+                    message.clone(),
+                    field,
+                )
+            }
+        }
+    }
+}
+
+/// Parse `bytes` as exactly one JSON value of type `T` (trailing data is an error).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer)
+        .map_err(|e| json_error(&e.path().to_string(), e.inner()))?;
+    deserializer.end().map_err(|e| json_error("", &e))?;
+    Ok(value)
+}
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json_content_type(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the body must be JSON, sent with `Content-Type: application/json`",
+                Some("Content-Type".into()),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "the body is larger than the limit of this endpoint",
+                    None,
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    format!("the body could not be read: {}", rejection.body_text()),
+                    None,
+                )
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// The `{id}` path parameter as an order id (400 when it is not a UUID).
+#[derive(Debug, Clone, Copy)]
+pub struct OrderIdPath(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for OrderIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let invalid = |detail: String| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_order_id",
+                format!("the order id must be a UUID: {detail}"),
+                Some("id".into()),
+            )
+        };
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| invalid(rejection.body_text()))?;
+        Uuid::try_parse(&raw)
+            .map(OrderIdPath)
+            .map_err(|e| invalid(e.to_string()))
+    }
+}
+
+/// Most characters of an `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
+
+/// The `Idempotency-Key` header: absent, or 1–255 visible ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let invalid = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_header",
+            format!(
+                "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} visible ASCII characters"
+            ),
+            Some("Idempotency-Key".into()),
+        )
+    };
+    let text = value.to_str().map_err(|_| invalid())?;
+    let ok = !text.is_empty()
+        && text.len() <= MAX_IDEMPOTENCY_KEY_CHARS
+        && text.bytes().all(|b| b.is_ascii_graphic());
+    if ok {
+        Ok(Some(text.to_string()))
+    } else {
+        Err(invalid())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        sku: String,
+        quantity: i64,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        items: Vec<Item>,
+    }
+
+    fn err(json: &str) -> (StatusCode, String, Option<String>) {
+        let e = parse_json::<Body>(json.as_bytes()).unwrap_err();
+        (e.status, e.body.error.code, e.body.error.field)
+    }
+
+    #[test]
+    fn serde_errors_name_the_field() {
+        assert_eq!(
+            err(r#"{"name":"a","items":[{"sku":"s","quantity":"x"}]}"#),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_type".into(),
+                Some("items[0].quantity".into())
+            )
+        );
+        assert_eq!(
+            err(r#"{"name":"a","items":[{"sku":"s"}]}"#),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "missing_field".into(),
+                Some("items[0].quantity".into())
+            )
+        );
+        assert_eq!(
+            err(r#"{"items":[]}"#),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "missing_field".into(),
+                Some("name".into())
+            )
+        );
+        assert_eq!(
+            err(r#"{"name":"a","items":[{"sku":"s","quantity":1,"colour":"red"}]}"#),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_field".into(),
+                Some("items[0].colour".into())
+            )
+        );
+        assert_eq!(err(r#"{"name":"#).1, "malformed_json");
+        assert_eq!(
+            err(r#"{"name":"a","items":[]} trailing"#).1,
+            "malformed_json"
+        );
+        assert_eq!(err("[]").1, "invalid_type");
+    }
+}

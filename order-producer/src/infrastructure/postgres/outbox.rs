@@ -1,0 +1,39 @@
+//! The outbox adapter: encodes each event with the registry-backed Avro codec (Confluent framing)
+//! and writes it through `eventing::outbox::write_outbox`, which inserts the row and deletes it
+//! again in the same transaction (retention: see the crate docs).
+
+use super::errors::pg_error;
+use crate::application::StoreError;
+use crate::application::ports::OutboxPort;
+use eventing::AvroCodec;
+use eventing::contracts::OrderCreated;
+use eventing::outbox::{OutboxMessage, write_outbox};
+
+/// Writes `OrderCreated` events as outbox rows.
+#[derive(Debug, Clone)]
+pub struct PgOutboxWriter {
+    codec: AvroCodec,
+}
+
+impl PgOutboxWriter {
+    pub fn new(codec: AvroCodec) -> Self {
+        Self { codec }
+    }
+}
+
+impl<'t> OutboxPort<deadpool_postgres::Transaction<'t>> for PgOutboxWriter {
+    async fn append(
+        &self,
+        tx: &deadpool_postgres::Transaction<'t>,
+        events: &[OrderCreated],
+        traceparent: &str,
+    ) -> Result<(), StoreError> {
+        let mut messages = Vec::with_capacity(events.len());
+        for event in events {
+            messages.push(
+                OutboxMessage::encode(&self.codec, event, Some(traceparent.to_string())).await?,
+            );
+        }
+        write_outbox(tx, &messages).await.map_err(pg_error)
+    }
+}
