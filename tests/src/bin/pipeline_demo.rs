@@ -25,6 +25,22 @@ const DEADLINE: Duration = Duration::from_secs(60);
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let env = StackEnv::from_env();
+    match std::env::args().nth(1).as_deref() {
+        Some("prepare") => prepare(&env).await,
+        Some("run") => run(&env).await,
+        _ => bail!("usage: pipeline_demo prepare|run"),
+    }
+}
+
+/// The payments database has no service of its own yet: create its outbox table so its relay
+/// can start (the payment processor's migrations will own it).
+async fn prepare(env: &StackEnv) -> anyhow::Result<()> {
+    let pool = payments_pool(env)?;
+    pool.get().await.context("payments database unreachable")?.batch_execute(OUTBOX_TABLE_DDL).await?;
+    Ok(())
+}
+
+async fn run(env: &StackEnv) -> anyhow::Result<()> {
     let api = std::env::var("ORDER_API").unwrap_or_else(|_| "http://127.0.0.1:8080".into());
     let http = reqwest::Client::new();
 
@@ -82,9 +98,8 @@ async fn main() -> anyhow::Result<()> {
     step("3. [stand-in for the payment processor, not built yet] PaymentCompleted written to the payments outbox");
     let order: Value = http.get(format!("{api}/orders/{order_id}")).send().await?.json().await?;
     let amount = Decimal::from_str(order["total_amount"].as_str().context("total_amount")?)?;
-    let pool = payments_pool(&env)?;
+    let pool = payments_pool(env)?;
     let mut client = pool.get().await?;
-    client.batch_execute(OUTBOX_TABLE_DDL).await?;
     let paid = PaymentCompleted {
         event_id: Uuid::new_v4(),
         occurred_at: Utc::now(),
