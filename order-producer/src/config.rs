@@ -1,10 +1,14 @@
 //! Settings: command-line flags, each with an environment variable (`--help` lists them all).
 
+use crate::domain::IdempotencyKeyRetention;
 use crate::infrastructure::http::DEFAULT_MAX_BODY_BYTES;
+use crate::infrastructure::idempotency_cleanup::IdempotencyCleanupSettings;
 use clap::Parser;
 use eventing::kafka::KafkaArgs;
 use eventing::runtime::LogArgs;
 use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
 
 /// The order service: takes orders over HTTP, stores each with its OrderCreated outbox event in
 /// one Postgres transaction, and settles orders from payment results consumed from Kafka.
@@ -82,8 +86,55 @@ pub struct Config {
     #[arg(long, env = "ORDER_PRODUCER_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
+    /// How long an `Idempotency-Key` is remembered, in hours (1 to 87600). Within this time a
+    /// retry with the same key and request replays the first response. After it the key is
+    /// forgotten: a retry with the same key creates a NEW order (like Stripe, whose keys expire
+    /// after 24 hours), so clients must not retry with a key older than this.
+    #[arg(
+        long,
+        env = "ORDER_PRODUCER_IDEMPOTENCY_KEY_RETENTION_HOURS",
+        default_value_t = IdempotencyKeyRetention::DEFAULT_HOURS,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(IdempotencyKeyRetention::MAX_HOURS))
+    )]
+    pub idempotency_key_retention_hours: u32,
+
+    /// Seconds between two runs of the background task that deletes expired idempotency keys
+    /// (the first run is at start-up). Expired keys are ignored even before they are deleted.
+    #[arg(
+        long,
+        env = "ORDER_PRODUCER_IDEMPOTENCY_CLEANUP_INTERVAL_SECS",
+        default_value_t = 300,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub idempotency_cleanup_interval_secs: u64,
+
+    /// Most expired idempotency keys deleted per statement; the cleanup repeats batches until
+    /// one comes back short, so this bounds lock time and WAL bursts, not the total.
+    #[arg(
+        long,
+        env = "ORDER_PRODUCER_IDEMPOTENCY_CLEANUP_BATCH_SIZE",
+        default_value_t = NonZeroU32::new(1000).expect("1000 is not zero")
+    )]
+    pub idempotency_cleanup_batch_size: NonZeroU32,
+
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+impl Config {
+    /// The idempotency-key retention (the flag's range guarantees it is valid).
+    pub fn idempotency_key_retention(&self) -> IdempotencyKeyRetention {
+        IdempotencyKeyRetention::from_hours(self.idempotency_key_retention_hours)
+            .expect("--idempotency-key-retention-hours is range-checked by clap")
+    }
+
+    /// When and how much the idempotency-key cleanup deletes.
+    pub fn idempotency_cleanup(&self) -> IdempotencyCleanupSettings {
+        IdempotencyCleanupSettings {
+            interval: Duration::from_secs(self.idempotency_cleanup_interval_secs),
+            batch_size: self.idempotency_cleanup_batch_size,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -106,10 +157,44 @@ mod tests {
             "--dead-letter-topic",
             "--disable-consumer",
             "--max-body-bytes",
+            "--idempotency-key-retention-hours",
+            "ORDER_PRODUCER_IDEMPOTENCY_KEY_RETENTION_HOURS",
+            "--idempotency-cleanup-interval-secs",
+            "ORDER_PRODUCER_IDEMPOTENCY_CLEANUP_INTERVAL_SECS",
+            "--idempotency-cleanup-batch-size",
             "--log-format",
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");
         }
         assert!(!help.contains("pipeline:pipeline"), "password in --help");
+        assert!(
+            help.contains("creates a NEW order"),
+            "--help must say what a retry after the retention does"
+        );
+    }
+
+    #[test]
+    fn idempotency_defaults_are_24_hours_and_5_minutes() {
+        let config = Config::parse_from(["order-producer"]);
+        assert_eq!(config.idempotency_key_retention().hours(), 24);
+        let cleanup = config.idempotency_cleanup();
+        assert_eq!(cleanup.interval, Duration::from_secs(300));
+        assert_eq!(cleanup.batch_size.get(), 1000);
+    }
+
+    #[test]
+    fn zero_retention_or_interval_is_rejected() {
+        for args in [
+            ["order-producer", "--idempotency-key-retention-hours", "0"],
+            [
+                "order-producer",
+                "--idempotency-key-retention-hours",
+                "87601",
+            ],
+            ["order-producer", "--idempotency-cleanup-interval-secs", "0"],
+            ["order-producer", "--idempotency-cleanup-batch-size", "0"],
+        ] {
+            assert!(Config::try_parse_from(args).is_err(), "{args:?} accepted");
+        }
     }
 }

@@ -44,6 +44,17 @@
 //!   Results that contradict the state machine (late `PaymentFailed` after `PAID`, unknown
 //!   order, amount or currency mismatch) are recorded in `ignored_payment_results`, counted in
 //!   `order_producer_payment_results_ignored_total{reason}`, and change nothing.
+//! * **Idempotency keys are kept for a limited time** (`--idempotency-key-retention-hours`,
+//!   default 24, as Stripe does). Within it, a retry with the same `Idempotency-Key` and request
+//!   replays the first response (a different request with that key is a 422). **After it the key
+//!   is forgotten: a retry with the same key creates a NEW order**, so clients must not retry
+//!   with a key older than the retention. The claim ignores an expired key even when its row is
+//!   still there (it takes the row over in the same INSERT … ON CONFLICT), so behaviour never
+//!   depends on when cleanup runs. A background task deletes expired keys every
+//!   `--idempotency-cleanup-interval-secs` (default 300) in batches of
+//!   `--idempotency-cleanup-batch-size` rows (index on `created_at`), counts them in
+//!   `order_producer_idempotency_keys_expired_total`, logs and retries database errors at the
+//!   next interval, and stops on shutdown: the table holds about one retention's worth of keys.
 //! * **Bad input never writes.** Every request is validated before the transaction starts; each
 //!   problem is a 4xx JSON error naming the field.
 //! * **Database outages are transient.** Requests fail fast with 503 while the database is

@@ -1,5 +1,5 @@
-//! Wiring only: config → telemetry → pool + migrations → codec → service → HTTP + consumer →
-//! run until SIGTERM/SIGINT.
+//! Wiring only: config → telemetry → pool + migrations → codec → service → HTTP + consumer +
+//! idempotency-key cleanup → run until SIGTERM/SIGINT.
 
 use anyhow::Context;
 use clap::Parser;
@@ -9,6 +9,7 @@ use order_producer::application::OrderService;
 use order_producer::application::ports::{SystemClock, UuidV7Ids};
 use order_producer::config::Config;
 use order_producer::infrastructure::http::{AppState, database_readiness, router};
+use order_producer::infrastructure::idempotency_cleanup::run_idempotency_key_cleanup;
 use order_producer::infrastructure::kafka::{
     ConsumerSettings, PaymentResultHandler, run_payment_consumer,
 };
@@ -49,7 +50,15 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!(error = %e, "could not register the OrderCreated schema yet");
     }
     let repository = PgOrderRepository::new(pool, PgOutboxWriter::new(codec.clone()));
-    let service = Arc::new(OrderService::new(repository, SystemClock, UuidV7Ids));
+    let service = Arc::new(
+        OrderService::new(repository, SystemClock, UuidV7Ids)
+            .with_idempotency_key_retention(config.idempotency_key_retention()),
+    );
+    let cleanup = tokio::spawn(run_idempotency_key_cleanup(
+        Arc::clone(&service),
+        config.idempotency_cleanup(),
+        cancel.clone(),
+    ));
 
     let consumer = (!config.disable_consumer).then(|| {
         let settings = ConsumerSettings {
@@ -84,6 +93,10 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("HTTP server on {}", config.listen_addr))?;
     cancel.cancel();
+    if let Err(e) = cleanup.await {
+        // Housekeeping only: report, but let the consumer shut down cleanly.
+        tracing::error!(error = %e, "idempotency key cleanup task failed");
+    }
     if let Some(consumer) = consumer {
         consumer
             .await

@@ -65,12 +65,20 @@ pub trait RepositorySession: Send {
     ) -> impl Future<Output = Result<Option<OrderView>, StoreError>> + Send;
     /// A round trip to the database (readiness).
     fn ping(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Delete at most `limit` idempotency keys created before `expired_before`, in one short
+    /// statement of its own (no surrounding unit of work); returns how many were deleted. Keys
+    /// being claimed at that moment may be skipped.
+    fn delete_expired_idempotency_keys(
+        &mut self,
+        expired_before: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
 /// The result of claiming an idempotency key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdempotencyClaim {
-    /// The key is new and now reserved by this transaction (concurrent claims wait for it).
+    /// The key is new (or its earlier use expired) and now reserved by this transaction (concurrent claims wait for it).
     Claimed,
     /// The key was used before: its request hash and the response given then.
     Existing {
@@ -93,12 +101,15 @@ pub struct IgnoredResult<'a> {
 
 /// One open transaction.
 pub trait UnitOfWork: Send {
-    /// Reserve `key` for this request, or return what it was used for before.
+    /// Reserve `key` for this request, or return what it was used for before. A key created
+    /// before `expired_before` counts as unused: it is taken over (as created `at`), and the
+    /// earlier use is forgotten.
     fn claim_idempotency_key(
         &mut self,
         key: &str,
         request_hash: &str,
         at: DateTime<Utc>,
+        expired_before: DateTime<Utc>,
     ) -> impl Future<Output = Result<IdempotencyClaim, StoreError>> + Send;
     /// Store the response for a claimed key.
     fn store_idempotent_response(

@@ -7,7 +7,8 @@ use super::ports::{
 };
 use super::views::OrderView;
 use crate::domain::{
-    Currency, CustomerId, NewOrder, Order, OrderLine, OrderStatus, PaymentOutcome,
+    Currency, CustomerId, IdempotencyKeyRetention, NewOrder, Order, OrderLine, OrderStatus,
+    PaymentOutcome,
 };
 use chrono::{DateTime, Utc};
 use eventing::contracts::{PaymentCompleted, PaymentFailed};
@@ -15,6 +16,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::fmt::Write as _;
+use std::num::NonZeroU32;
 use uuid::Uuid;
 
 /// Metric: payment results not applied, by reason.
@@ -27,6 +29,8 @@ pub const METRIC_PAYMENT_RESULTS_DUPLICATE: &str = "order_producer_payment_resul
 pub const METRIC_ORDERS_CREATED: &str = "order_producer_orders_created_total";
 /// Metric: idempotent replays of an earlier response.
 pub const METRIC_IDEMPOTENT_REPLAYS: &str = "order_producer_idempotent_replays_total";
+/// Metric: expired idempotency keys deleted by the cleanup.
+pub const METRIC_IDEMPOTENCY_KEYS_EXPIRED: &str = "order_producer_idempotency_keys_expired_total";
 
 /// A validated request to place an order.
 #[derive(Debug, Clone)]
@@ -143,15 +147,28 @@ pub struct OrderService<R, C, G> {
     repository: R,
     clock: C,
     ids: G,
+    idempotency_key_retention: IdempotencyKeyRetention,
 }
 
 impl<R: OrderRepository, C: Clock, G: IdGenerator> OrderService<R, C, G> {
+    /// A service keeping idempotency keys for the default retention (24 hours).
     pub fn new(repository: R, clock: C, ids: G) -> Self {
         Self {
             repository,
             clock,
             ids,
+            idempotency_key_retention: IdempotencyKeyRetention::default(),
         }
+    }
+
+    /// Keep idempotency keys for `retention` instead of the default.
+    pub fn with_idempotency_key_retention(mut self, retention: IdempotencyKeyRetention) -> Self {
+        self.idempotency_key_retention = retention;
+        self
+    }
+
+    pub fn idempotency_key_retention(&self) -> IdempotencyKeyRetention {
+        self.idempotency_key_retention
     }
 
     pub fn repository(&self) -> &R {
@@ -163,7 +180,9 @@ impl<R: OrderRepository, C: Clock, G: IdGenerator> OrderService<R, C, G> {
     /// for the key. Either all of it commits or none of it.
     ///
     /// A retry with the same key and the same request returns the first response; with a
-    /// different request it fails with [`ServiceError::IdempotencyKeyReused`].
+    /// different request it fails with [`ServiceError::IdempotencyKeyReused`]. Only within the
+    /// idempotency-key retention: once a key is older than that it is ignored (deleted or not),
+    /// and a retry with it places a NEW order.
     pub async fn place_order(
         &self,
         command: PlaceOrderCommand,
@@ -184,7 +203,11 @@ impl<R: OrderRepository, C: Clock, G: IdGenerator> OrderService<R, C, G> {
         let mut session = self.repository.session().await?;
         let mut uow = session.begin().await?;
         if let Some(key) = idempotency_key {
-            match uow.claim_idempotency_key(key, &request_hash, now).await? {
+            let expired_before = self.idempotency_key_retention.expired_before(now);
+            match uow
+                .claim_idempotency_key(key, &request_hash, now, expired_before)
+                .await?
+            {
                 IdempotencyClaim::Claimed => {}
                 IdempotencyClaim::Existing {
                     request_hash: stored_hash,
@@ -233,6 +256,31 @@ impl<R: OrderRepository, C: Clock, G: IdGenerator> OrderService<R, C, G> {
             .find_order_view(order_id)
             .await?
             .ok_or(ServiceError::OrderNotFound(order_id))
+    }
+
+    /// Delete every idempotency key past the retention, `batch_size` rows per statement (short
+    /// locks, small WAL bursts), until a batch comes back short; returns how many were deleted.
+    /// Each batch is counted in `order_producer_idempotency_keys_expired_total` as soon as it is
+    /// deleted, so an error half-way loses no count; the caller retries later.
+    pub async fn delete_expired_idempotency_keys(
+        &self,
+        batch_size: NonZeroU32,
+    ) -> Result<u64, StoreError> {
+        let expired_before = self
+            .idempotency_key_retention
+            .expired_before(self.clock.now());
+        let mut session = self.repository.session().await?;
+        let mut total = 0;
+        loop {
+            let deleted = session
+                .delete_expired_idempotency_keys(expired_before, batch_size.get())
+                .await?;
+            metrics::counter!(METRIC_IDEMPOTENCY_KEYS_EXPIRED).increment(deleted);
+            total += deleted;
+            if deleted < u64::from(batch_size.get()) {
+                return Ok(total);
+            }
+        }
     }
 
     /// Is the database reachable?

@@ -16,13 +16,15 @@ use std::sync::Arc;
 /// Stores the order and its `OrderCreated` outbox event in one transaction. With an
 /// `Idempotency-Key`, a retry of the same request returns the first response (same status and
 /// body, header `Idempotent-Replayed: true`); the same key with a different request is a 422.
+/// Keys are kept for `--idempotency-key-retention-hours` (default 24): after that a retry with
+/// the same key creates a new order.
 #[utoipa::path(
     post,
     path = "/orders",
     tag = "orders",
     request_body(content = CreateOrderRequest, content_type = "application/json"),
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; makes retries safe"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; makes retries safe for the key retention (default 24 hours), after which the same key creates a new order"),
         ("traceparent" = Option<String>, Header, description = "W3C trace context; generated when absent or invalid")
     ),
     responses(

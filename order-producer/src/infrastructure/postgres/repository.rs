@@ -23,6 +23,8 @@ const INSERT_ORDER_ITEMS: &str = include_str!("sql/insert_order_items.sql");
 const INSERT_STATUS_HISTORY: &str = include_str!("sql/insert_status_history.sql");
 const CLAIM_IDEMPOTENCY_KEY: &str = include_str!("sql/claim_idempotency_key.sql");
 const SELECT_IDEMPOTENCY_KEY: &str = include_str!("sql/select_idempotency_key.sql");
+const DELETE_EXPIRED_IDEMPOTENCY_KEYS: &str =
+    include_str!("sql/delete_expired_idempotency_keys.sql");
 const STORE_IDEMPOTENT_RESPONSE: &str = include_str!("sql/store_idempotent_response.sql");
 const SELECT_ORDER: &str = include_str!("sql/select_order.sql");
 const SELECT_ORDER_FOR_UPDATE: &str = include_str!("sql/select_order_for_update.sql");
@@ -152,6 +154,19 @@ where
             .map(|_| ())
             .map_err(pg_error)
     }
+
+    async fn delete_expired_idempotency_keys(
+        &mut self,
+        expired_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        execute(
+            &self.client,
+            DELETE_EXPIRED_IDEMPOTENCY_KEYS,
+            &[&expired_before, &i64::from(limit)],
+        )
+        .await
+    }
 }
 
 /// One open transaction.
@@ -253,9 +268,17 @@ where
         key: &str,
         request_hash: &str,
         at: DateTime<Utc>,
+        expired_before: DateTime<Utc>,
     ) -> Result<IdempotencyClaim, StoreError> {
         // A concurrent transaction holding the same key makes this INSERT wait for its outcome.
-        if execute(&self.tx, CLAIM_IDEMPOTENCY_KEY, &[&key, &request_hash, &at]).await? == 1 {
+        // Inserted, or an expired row taken over: ours. Otherwise the live row is locked by us.
+        let claimed = execute(
+            &self.tx,
+            CLAIM_IDEMPOTENCY_KEY,
+            &[&key, &request_hash, &at, &expired_before],
+        )
+        .await?;
+        if claimed == 1 {
             return Ok(IdempotencyClaim::Claimed);
         }
         let row = query_opt(&self.tx, SELECT_IDEMPOTENCY_KEY, &[&key])
