@@ -1,9 +1,58 @@
 //! cdc-relay: relays outbox inserts from the Postgres WAL (logical replication, `pgoutput`
 //! protocol version 1, text tuple format) to Kafka, Debezium-style.
 //!
-//! Placeholder: the crate-level overview (dataflow, delivery guarantee, configuration) is written
-//! once the I/O layer lands. Today the crate holds only the pure [`domain`] core: decoding
-//! `pgoutput`, turning inserts into rows, routing outbox rows to Kafka records, and tracking which
-//! WAL position is safe to acknowledge.
+//! # Delivery guarantee: at-least-once, in commit order, nothing skipped
+//!
+//! Postgres streams whole committed transactions in commit order (no streaming of in-progress
+//! transactions is requested), so only committed outbox inserts are ever published, in the
+//! order their transactions committed. Each insert becomes one Kafka record
+//! ([`domain::outbox_routing`]); records are handed to an idempotent producer (acks=all) in
+//! stream order, so the records of one aggregate (one key, one partition) keep their order.
+//!
+//! **What is acknowledged, when.** The only position the relay ever reports to Postgres (the
+//! slot's `confirmed_flush_lsn`) is [`domain::ack_tracker::AckTracker::flushable_lsn`]: the
+//! `end_lsn` of the newest transaction such that it and every transaction before it have had
+//! every record acknowledged by Kafka (or a keepalive / heartbeat position received between
+//! transactions once everything before it is acknowledged). Reporting `end_lsn` of T tells
+//! Postgres "never send T or anything before it again", which is true exactly then. A record
+//! Kafka rejects is re-sent with backoff and keeps holding its transaction back: it is never
+//! skipped and the slot never moves past it. Why this is safe is spelled out in
+//! [`domain::ack_tracker`].
+//!
+//! **On crash** (SIGKILL, OOM, power loss) nothing is lost: the slot still holds every
+//! transaction after the last reported position and Postgres replays them on the next start.
+//! Records acknowledged by Kafka but not yet covered by a report are published again, so
+//! duplicates are possible — and only for transactions after the last reported
+//! `confirmed_flush_lsn`. Every record carries its event id in the `id` header for consumers to
+//! deduplicate. On a failed record that was re-sent, the re-sent copy may follow later records
+//! of the same key (only after `message.timeout.ms` of broker unavailability).
+//!
+//! **On SIGTERM** the relay stops reading the WAL, waits (bounded by `--shutdown-timeout`) for
+//! in-flight acknowledgements, sets the slot to the final flushable LSN and closes the
+//! replication connection, which releases the slot for a standby at once.
+//!
+//! **WAL retention.** While outbox transactions flow, their acks advance the slot. When only
+//! other tables are busy, keepalive `wal_end`s (between transactions, with nothing in flight)
+//! and a periodic heartbeat (`pg_logical_emit_message`, non-transactional, after
+//! `--heartbeat-interval` without outbox traffic) advance it too, so the slot does not pin WAL.
+//!
+//! **One active instance.** A replication slot can be streamed by one session at a time; a
+//! second relay on the same slot waits as a standby (retrying every second) and takes over
+//! within seconds of the active one dying.
+//!
+//! # Layout
+//!
+//! - [`domain`]: pure decisions (pgoutput decoding, relation cache, routing, ack tracking).
+//! - [`application`]: the relay loop over the ports `WalSource`, `EventSink` and `Heartbeat`.
+//! - [`infrastructure`]: Postgres (metadata connection, `pgwire-replication` stream) and Kafka
+//!   (rdkafka `FutureProducer`) adapters.
+//! - `main.rs`: wiring (flags in [`config`]).
 
+pub mod application;
+pub mod config;
 pub mod domain;
+pub mod error;
+pub mod infrastructure;
+pub mod telemetry;
+
+pub use error::{ErrorKind, RelayError};

@@ -1,1 +1,89 @@
-fn main() {}
+//! Wiring: flags → preflight → slot and publication → adapters → relay, until SIGTERM.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use cdc_relay::application::Relay;
+use cdc_relay::config::RelayArgs;
+use cdc_relay::infrastructure::kafka::KafkaSink;
+use cdc_relay::infrastructure::postgres::{ConnectParams, MetadataDb};
+use cdc_relay::infrastructure::replication::{PgReplicationSource, ReplicationSettings};
+use clap::Parser;
+use eventing::runtime::{
+    ReadinessCheck, install_metrics, ops_router, redact_url, serve, shutdown_token,
+};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = RelayArgs::parse();
+    args.log.init();
+    let settings = args
+        .relay_settings()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    let connect = ConnectParams::from_url(&args.database_url)?;
+    tracing::info!(
+        database = redact_url(&args.database_url),
+        slot = args.slot_name,
+        publication = args.publication,
+        "cdc-relay starting"
+    );
+    let cancel = shutdown_token();
+    let metrics = install_metrics();
+
+    let metadata = MetadataDb::connect(&connect, &args.slot_name).await?;
+    metadata.preflight().await?;
+    metadata
+        .ensure_publication(
+            &args.publication,
+            &settings.outbox_schema,
+            &settings.outbox_table,
+        )
+        .await?;
+    metadata.ensure_slot().await?;
+    metadata.spawn_lag_monitor(args.lag_poll_interval, args.lag_warn_bytes, cancel.clone());
+
+    let sink = KafkaSink::new(&args.kafka)?;
+    let replicating = Arc::new(AtomicBool::new(false));
+    let readiness: ReadinessCheck = {
+        let (sink, replicating) = (sink.clone(), Arc::clone(&replicating));
+        Arc::new(move || {
+            let (sink, replicating) = (sink.clone(), Arc::clone(&replicating));
+            Box::pin(async move {
+                if !replicating.load(Ordering::Relaxed) {
+                    return Err("not replicating (standby, or connecting)".to_owned());
+                }
+                sink.check_connected().await
+            })
+        })
+    };
+    let ops_cancel = cancel.child_token();
+    let ops = tokio::spawn(serve(
+        args.ops_addr,
+        ops_router(metrics, readiness),
+        ops_cancel.clone(),
+    ));
+
+    let source = PgReplicationSource::spawn(
+        ReplicationSettings {
+            connect,
+            slot: args.slot_name.clone(),
+            publication: args.publication.clone(),
+            status_interval: args.status_interval,
+        },
+        metadata.clone(),
+        replicating,
+    );
+    let outcome = Relay::new(source, sink.clone(), metadata, settings)
+        .run(cancel.clone())
+        .await;
+    sink.flush(Duration::from_secs(1));
+    ops_cancel.cancel();
+    if let Ok(Err(error)) = ops.await {
+        tracing::warn!(%error, "ops server");
+    }
+    let final_lsn = outcome.context("cdc-relay stopped")?;
+    tracing::info!(%final_lsn, "cdc-relay stopped cleanly");
+    Ok(())
+}

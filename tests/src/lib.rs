@@ -4,6 +4,9 @@
 //! A test whose service is unreachable fails with a message saying how to start it; nothing is
 //! skipped and nothing is mocked.
 
+pub mod private_kafka;
+pub mod private_postgres;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 

@@ -13,6 +13,7 @@
 //! Every function here either decides or transforms; none of them waits, retries or logs.
 
 pub mod ack_tracker;
+pub mod bad_row;
 pub mod lsn;
 pub mod outbox_routing;
 pub mod pgoutput;

@@ -1,0 +1,285 @@
+//! Benchmark helper for `bench/run.sh`: seeds an outbox backlog, creates topics, waits for a
+//! metric, and measures commit → consume latency at a steady insert rate.
+//!
+//! ```text
+//! cargo run --release -p cdc-relay --example cdc-relay-bench -- seed --database-url URL --rows 1000000
+//! cargo run --release -p cdc-relay --example cdc-relay-bench -- latency --database-url URL --topic T --rate 1000 --seconds 20
+//! ```
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use eventing::kafka::{KafkaArgs, create_topic};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tokio_postgres::NoTls;
+
+const INSERT_ROWS: &str = "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload) \
+     SELECT gen_random_uuid(), $1, 'agg-' || (n % 1000), 'BenchEvent', \
+            convert_to(lpad((extract(epoch FROM clock_timestamp()) * 1000000)::bigint::text, 16, '0') \
+                       || ':' || repeat('x', $4), 'UTF8') \
+     FROM generate_series($2::bigint, $2::bigint + $3::bigint - 1) AS n";
+
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Insert a backlog of outbox rows (~`payload-bytes` each) in large transactions.
+    Seed {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: i64,
+        #[arg(long, default_value_t = 300)]
+        payload_bytes: i32,
+        #[arg(long, default_value_t = 10_000)]
+        batch: i64,
+        #[arg(long, default_value = "order")]
+        aggregate_type: String,
+    },
+    /// Create a topic.
+    CreateTopic {
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 6)]
+        partitions: i32,
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+    },
+    /// Poll a Prometheus endpoint until `name` reaches `at_least`; prints the seconds waited.
+    WaitMetric {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        at_least: f64,
+        #[arg(long, default_value_t = 900)]
+        timeout_secs: u64,
+    },
+    /// Insert at a steady rate for a while; consume the topic; print commit→consume latency.
+    Latency {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value = "order")]
+        aggregate_type: String,
+        #[arg(long)]
+        rate: u64,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long, default_value_t = 300)]
+        payload_bytes: i32,
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Seed {
+            database_url,
+            rows,
+            payload_bytes,
+            batch,
+            aggregate_type,
+        } => {
+            let client = connect(&database_url).await?;
+            let started = Instant::now();
+            let mut first = 0;
+            while first < rows {
+                let count = batch.min(rows - first);
+                client
+                    .execute(
+                        INSERT_ROWS,
+                        &[&aggregate_type, &first, &count, &payload_bytes],
+                    )
+                    .await?;
+                first += count;
+            }
+            eprintln!("seeded {rows} rows in {:.1?}", started.elapsed());
+        }
+        Command::CreateTopic {
+            topic,
+            partitions,
+            bootstrap,
+        } => create_topic(&KafkaArgs::local(&bootstrap), &topic, partitions)
+            .await
+            .map_err(anyhow::Error::msg)?,
+        Command::WaitMetric {
+            port,
+            name,
+            at_least,
+            timeout_secs,
+        } => {
+            let started = Instant::now();
+            loop {
+                if metric(port, &name).await.is_some_and(|v| v >= at_least) {
+                    println!("{:.3}", started.elapsed().as_secs_f64());
+                    return Ok(());
+                }
+                if started.elapsed() > Duration::from_secs(timeout_secs) {
+                    bail!("{name} below {at_least} after {timeout_secs} s");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Command::Latency {
+            database_url,
+            topic,
+            aggregate_type,
+            rate,
+            seconds,
+            payload_bytes,
+            bootstrap,
+        } => {
+            latency(
+                &database_url,
+                &topic,
+                &aggregate_type,
+                rate,
+                seconds,
+                payload_bytes,
+                &bootstrap,
+            )
+            .await?
+        }
+    }
+    Ok(())
+}
+
+async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .context("connect to Postgres (start the local stack with `make up`)")?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// Value of an unlabelled metric from `GET /metrics`.
+async fn metric(port: u16, name: &str) -> Option<f64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await.ok()?;
+    body.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
+}
+
+async fn latency(
+    database_url: &str,
+    topic: &str,
+    aggregate_type: &str,
+    rate: u64,
+    seconds: u64,
+    payload_bytes: i32,
+    bootstrap: &str,
+) -> anyhow::Result<()> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("bench-{}", now_micros()))
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "5")
+        .create()?;
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let mut assignment = TopicPartitionList::new();
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            assignment.add_partition_offset(topic, p.id(), Offset::End)?;
+        }
+    }
+    consumer.assign(&assignment)?;
+    // Give the consumer its fetch positions before the first insert.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let client = connect(database_url).await?;
+    let total = rate * seconds;
+    let (tag, topic_owned) = (aggregate_type.to_owned(), topic.to_owned());
+    let writer = tokio::spawn(async move {
+        // 100 ticks per second, rate/100 rows per transaction.
+        let per_tick = (rate / 100).max(1) as i64;
+        let mut ticker = tokio::time::interval(Duration::from_millis(10));
+        let mut sent: i64 = 0;
+        while sent < total as i64 {
+            ticker.tick().await;
+            let count = per_tick.min(total as i64 - sent);
+            client
+                .execute(INSERT_ROWS, &[&tag, &sent, &count, &payload_bytes])
+                .await?;
+            sent += count;
+        }
+        anyhow::Ok(sent)
+    });
+
+    let mut latencies_us: Vec<i64> = Vec::with_capacity(total as usize);
+    let deadline = Instant::now() + Duration::from_secs(seconds + 60);
+    while (latencies_us.len() as u64) < total && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+            Ok(Ok(message)) => {
+                let received = now_micros();
+                let written: Option<i64> = message
+                    .payload()
+                    .and_then(|p| std::str::from_utf8(p.get(..16)?).ok()?.parse().ok());
+                if let Some(written) = written {
+                    latencies_us.push(received - written);
+                }
+            }
+            Ok(Err(e)) => bail!("consume {topic_owned}: {e}"),
+            Err(_) => {}
+        }
+    }
+    writer.await??;
+    if latencies_us.is_empty() {
+        bail!("no records consumed");
+    }
+    latencies_us.sort_unstable();
+    let q = |p: f64| {
+        let index = ((latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        latencies_us[index] as f64 / 1000.0
+    };
+    println!(
+        "rate {rate}/s for {seconds} s: {} of {total} records; insert→consume latency ms: p50 {:.1} p99 {:.1} p99.9 {:.1} max {:.1}",
+        latencies_us.len(),
+        q(0.5),
+        q(0.99),
+        q(0.999),
+        q(1.0)
+    );
+    println!("histogram (ms, upper bound: count)");
+    let mut bound = 1.0_f64;
+    let mut index = 0;
+    while index < latencies_us.len() {
+        let mut count = 0;
+        while index < latencies_us.len() && (latencies_us[index] as f64 / 1000.0) <= bound {
+            count += 1;
+            index += 1;
+        }
+        if count > 0 {
+            let bar = "#".repeat(((count * 60) / latencies_us.len()).max(1));
+            println!("  <= {bound:>7.0} ms: {count:>7} {bar}");
+        }
+        bound *= 2.0;
+    }
+    Ok(())
+}

@@ -1,0 +1,772 @@
+//! The relay loop: replication events in, Kafka records out, flushed LSN back.
+//!
+//! One task owns the [`AckTracker`] and the [`RelationCache`]; it selects over
+//! - acknowledgements coming back from delivery tasks (one per record, which re-send the record
+//!   with backoff until Kafka takes it: a record is never skipped),
+//! - the next WAL event, polled only while fewer than `max_in_flight` records are unacked (so a
+//!   slow or absent broker stops WAL reading instead of growing memory),
+//! - the heartbeat timer, and shutdown.
+//!
+//! After every event or ack that moves [`AckTracker::flushable_lsn`], the new position is
+//! reported to the source; nothing else is ever reported.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::application::ports::{EventSink, Heartbeat, WalEvent, WalSource};
+use crate::domain::ack_tracker::{AckError, AckTracker, RecordSeq};
+use crate::domain::bad_row::{BadRow, bad_row_to_record};
+use crate::domain::lsn::Lsn;
+use crate::domain::outbox_routing::{OutboxRecord, RoutingConfig, outbox_row_to_record};
+use crate::domain::pgoutput::{Insert, PgOutputMessage, PgTimestamp, RelationId, TupleValue};
+use crate::domain::relation_cache::RelationCache;
+use crate::error::RelayError;
+use crate::telemetry;
+
+/// What to do with an outbox row that cannot be routed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadRowPolicy {
+    /// Stop the relay with an error naming the row's LSN (the row is not acknowledged).
+    Stop,
+    /// Publish the raw row to the error topic and go on.
+    ErrorTopic,
+}
+
+/// The relay's knobs.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    pub routing: RoutingConfig,
+    /// Schema of the outbox table.
+    pub outbox_schema: String,
+    /// Name of the outbox table.
+    pub outbox_table: String,
+    pub bad_row_policy: BadRowPolicy,
+    pub error_topic: String,
+    /// Most records handed to Kafka and not yet acknowledged.
+    pub max_in_flight: usize,
+    /// Emit a heartbeat when no outbox transaction committed for this long.
+    pub heartbeat_interval: Duration,
+    /// On shutdown, how long to wait for in-flight acks.
+    pub shutdown_timeout: Duration,
+    /// Longest wait between re-sends of a record Kafka rejected.
+    pub max_retry_backoff: Duration,
+}
+
+#[derive(Debug)]
+struct AckMessage {
+    session: u64,
+    seq: RecordSeq,
+    /// `None`: acknowledged; `Some(error)`: this attempt failed, a re-send follows.
+    failure: Option<String>,
+    commit_time: PgTimestamp,
+}
+
+#[derive(Debug)]
+struct OpenTx {
+    commit_time: PgTimestamp,
+    /// Already durable in an earlier session: its changes are not published again.
+    skip: bool,
+    touched_outbox: bool,
+}
+
+/// The relay use case.
+#[derive(Debug)]
+pub struct Relay<S, K, H> {
+    source: S,
+    sink: K,
+    heartbeat: H,
+    settings: Arc<RelaySettings>,
+    tracker: AckTracker,
+    relations: RelationCache,
+    session: u64,
+    acks_tx: mpsc::UnboundedSender<AckMessage>,
+    acks_rx: mpsc::UnboundedReceiver<AckMessage>,
+    open_tx: Option<OpenTx>,
+    last_reported: Lsn,
+    last_outbox_activity: Instant,
+}
+
+impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
+    pub fn new(source: S, sink: K, heartbeat: H, settings: RelaySettings) -> Self {
+        let (acks_tx, acks_rx) = mpsc::unbounded_channel();
+        Relay {
+            source,
+            sink,
+            heartbeat,
+            settings: Arc::new(settings),
+            tracker: AckTracker::new(Lsn::ZERO),
+            relations: RelationCache::new(),
+            session: 0,
+            acks_tx,
+            acks_rx,
+            open_tx: None,
+            last_reported: Lsn::ZERO,
+            last_outbox_activity: Instant::now(),
+        }
+    }
+
+    /// Relay until `cancel` fires (→ `Ok(final flushed LSN)`) or a permanent error. Either way
+    /// it stops reading, waits up to `shutdown_timeout` for in-flight acks, reports the final
+    /// flushable LSN and closes the source (releasing the slot).
+    pub async fn run(mut self, cancel: CancellationToken) -> Result<Lsn, RelayError> {
+        let outcome = self.replicate(&cancel).await;
+        let final_lsn = self.drain().await;
+        tracing::info!(%final_lsn, in_flight = self.tracker.in_flight(), "relay stopping");
+        if let Err(error) = self.source.close(final_lsn).await {
+            tracing::warn!(%error, "closing the replication source");
+        }
+        outcome.map(|()| final_lsn)
+    }
+
+    async fn replicate(&mut self, cancel: &CancellationToken) -> Result<(), RelayError> {
+        let tick = (self.settings.heartbeat_interval / 2).max(Duration::from_millis(100));
+        let mut heartbeat_timer = tokio::time::interval(tick);
+        heartbeat_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let can_read = self.tracker.in_flight() < self.settings.max_in_flight;
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => return Ok(()),
+                Some(ack) = self.acks_rx.recv() => self.on_ack(ack)?,
+                event = self.source.next_event(), if can_read => match event? {
+                    Some(event) => self.on_event(event).await?,
+                    None => return Ok(()),
+                },
+                _ = heartbeat_timer.tick() => self.maybe_heartbeat(),
+            }
+        }
+    }
+
+    /// Wait (bounded) for the acks of records in flight; the flushable LSN it ends at.
+    async fn drain(&mut self) -> Lsn {
+        let deadline = tokio::time::Instant::now() + self.settings.shutdown_timeout;
+        while self.tracker.in_flight() > 0 {
+            match tokio::time::timeout_at(deadline, self.acks_rx.recv()).await {
+                Ok(Some(ack)) => {
+                    if let Err(error) = self.on_ack(ack) {
+                        tracing::warn!(%error, "ack while draining");
+                    }
+                }
+                Ok(None) | Err(_) => {
+                    tracing::warn!(
+                        in_flight = self.tracker.in_flight(),
+                        "shutdown timeout: records still unacknowledged are replayed next start"
+                    );
+                    break;
+                }
+            }
+        }
+        self.tracker.flushable_lsn()
+    }
+
+    fn on_ack(&mut self, ack: AckMessage) -> Result<(), RelayError> {
+        if ack.session != self.session {
+            // Sent by an earlier session: the new session replays that row anyway.
+            return Ok(());
+        }
+        match ack.failure {
+            None => {
+                match self.tracker.record_acked(ack.seq) {
+                    Ok(()) | Err(AckError::UnknownRecord { .. }) => {}
+                    Err(other) => return Err(other.into()),
+                }
+                telemetry::event_acked(age_of(ack.commit_time));
+            }
+            Some(error) => {
+                telemetry::kafka_error();
+                tracing::warn!(seq = %ack.seq, %error, "delivery failed; re-sending");
+                match self.tracker.record_failed(ack.seq) {
+                    Ok(()) | Err(AckError::UnknownRecord { .. }) => {}
+                    Err(other) => return Err(other.into()),
+                }
+            }
+        }
+        telemetry::in_flight(self.tracker.in_flight());
+        self.report_progress();
+        Ok(())
+    }
+
+    async fn on_event(&mut self, event: WalEvent) -> Result<(), RelayError> {
+        match event {
+            WalEvent::SessionStarted { durable } => {
+                let start = durable.max(self.tracker.flushable_lsn());
+                tracing::info!(%start, session = self.session + 1, "replication session started");
+                self.session += 1;
+                self.tracker = AckTracker::new(start);
+                self.relations = RelationCache::new();
+                self.open_tx = None;
+                telemetry::session_started();
+                telemetry::in_flight(0);
+            }
+            WalEvent::Begin {
+                final_lsn,
+                commit_time,
+            } => {
+                // A transaction committed before the durable position is already in Kafka.
+                let skip = final_lsn < self.tracker.flushable_lsn();
+                if !skip {
+                    self.tracker.begin_tx(final_lsn)?;
+                }
+                self.open_tx = Some(OpenTx {
+                    commit_time,
+                    skip,
+                    touched_outbox: false,
+                });
+            }
+            WalEvent::Commit { end_lsn } => {
+                if let Some(tx) = self.open_tx.take() {
+                    if !tx.skip {
+                        self.tracker.end_tx(end_lsn)?;
+                    }
+                    if tx.touched_outbox {
+                        self.last_outbox_activity = Instant::now();
+                    }
+                }
+            }
+            WalEvent::Change(change) => self.on_change(change.wal_start, change.message).await?,
+            WalEvent::LogicalMessage {
+                transactional,
+                lsn,
+                prefix,
+            } => {
+                // A non-transactional message is sent as soon as it is decoded, after every
+                // transaction that committed before it: its LSN is as good as a keepalive.
+                if !transactional {
+                    tracing::trace!(%lsn, prefix, "logical message");
+                    self.tracker.keepalive(lsn);
+                }
+            }
+            WalEvent::KeepAlive { wal_end } => {
+                self.tracker.keepalive(wal_end);
+            }
+        }
+        self.report_progress();
+        Ok(())
+    }
+
+    async fn on_change(&mut self, lsn: Lsn, message: PgOutputMessage) -> Result<(), RelayError> {
+        let (skip, commit_time) = match &self.open_tx {
+            Some(tx) => (tx.skip, tx.commit_time),
+            None => (false, PgTimestamp(0)),
+        };
+        match message {
+            PgOutputMessage::Relation(relation) => {
+                if self.relations.upsert(relation).is_some() {
+                    tracing::info!(%lsn, "relation changed mid-stream (ALTER TABLE)");
+                }
+            }
+            PgOutputMessage::Insert(insert) => {
+                if !self.is_outbox(insert.relation_id) {
+                    telemetry::ignored_change("other_table");
+                } else if !skip {
+                    if let Some(tx) = self.open_tx.as_mut() {
+                        tx.touched_outbox = true;
+                    }
+                    self.on_outbox_insert(lsn, insert, commit_time).await?;
+                }
+            }
+            PgOutputMessage::Update(_) => telemetry::ignored_change("update"),
+            PgOutputMessage::Delete(_) => telemetry::ignored_change("delete"),
+            PgOutputMessage::Truncate(_) => telemetry::ignored_change("truncate"),
+            PgOutputMessage::Type(_)
+            | PgOutputMessage::Origin(_)
+            | PgOutputMessage::Begin(_)
+            | PgOutputMessage::Commit(_)
+            | PgOutputMessage::Message(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Whether the relation is the configured outbox table (the publication holds only it,
+    /// but the check keeps a widened publication from leaking other tables into Kafka).
+    fn is_outbox(&self, id: RelationId) -> bool {
+        self.relations.get(id).is_none_or(|relation| {
+            relation.namespace == self.settings.outbox_schema
+                && relation.name == self.settings.outbox_table
+        })
+    }
+
+    async fn on_outbox_insert(
+        &mut self,
+        lsn: Lsn,
+        insert: Insert,
+        commit_time: PgTimestamp,
+    ) -> Result<(), RelayError> {
+        let raw = raw_columns(&self.relations, &insert);
+        let routed = self
+            .relations
+            .row_from_insert(insert)
+            .map_err(|error| (error.code(), error.to_string(), None))
+            .and_then(|row| {
+                outbox_row_to_record(&row, &self.settings.routing)
+                    .map_err(|error| (error.code(), error.to_string(), Some(row.table())))
+            });
+        let record = match routed {
+            Ok(record) => record,
+            Err((code, message, table)) => {
+                let bad = BadRow {
+                    lsn,
+                    table: table.unwrap_or_else(|| raw.0.clone()),
+                    code,
+                    message,
+                    columns: raw.1,
+                };
+                match self.settings.bad_row_policy {
+                    BadRowPolicy::Stop => {
+                        return Err(RelayError::BadRow {
+                            lsn,
+                            table: bad.table,
+                            code,
+                            message: bad.message,
+                        });
+                    }
+                    BadRowPolicy::ErrorTopic => {
+                        tracing::error!(%lsn, table = bad.table, code, message = bad.message,
+                            "bad outbox row published to the error topic");
+                        telemetry::bad_row(code);
+                        bad_row_to_record(&bad, &self.settings.error_topic)
+                    }
+                }
+            }
+        };
+        self.publish(record, commit_time).await
+    }
+
+    async fn publish(
+        &mut self,
+        record: OutboxRecord,
+        commit_time: PgTimestamp,
+    ) -> Result<(), RelayError> {
+        let seq = self.tracker.record_sent()?;
+        let record = Arc::new(record);
+        let delivery = enqueue_until_accepted(&self.sink, &record, &self.settings).await;
+        let (sink, acks, settings, session) = (
+            self.sink.clone(),
+            self.acks_tx.clone(),
+            Arc::clone(&self.settings),
+            self.session,
+        );
+        tokio::spawn(async move {
+            let mut delivery = delivery;
+            let mut backoff = Duration::from_millis(100);
+            loop {
+                let failure = delivery.await.err().map(|e| e.message);
+                let done = failure.is_none();
+                let message = AckMessage {
+                    session,
+                    seq,
+                    failure,
+                    commit_time,
+                };
+                if acks.send(message).is_err() || done {
+                    return; // relay gone, or acknowledged
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(settings.max_retry_backoff);
+                delivery = enqueue_until_accepted(&sink, &record, &settings).await;
+            }
+        });
+        telemetry::in_flight(self.tracker.in_flight());
+        Ok(())
+    }
+
+    fn maybe_heartbeat(&mut self) {
+        if self.last_outbox_activity.elapsed() < self.settings.heartbeat_interval {
+            return;
+        }
+        self.last_outbox_activity = Instant::now();
+        let heartbeat = self.heartbeat.clone();
+        tokio::spawn(async move {
+            match heartbeat.emit().await {
+                Ok(()) => telemetry::heartbeat(),
+                Err(error) => tracing::warn!(%error, "heartbeat failed"),
+            }
+        });
+    }
+
+    fn report_progress(&mut self) {
+        let flushable = self.tracker.flushable_lsn();
+        if flushable > self.last_reported {
+            self.last_reported = flushable;
+            self.source.report_flushed(flushable);
+            telemetry::flushed(flushable.as_u64());
+        }
+    }
+}
+
+/// Hand the record to the sink, retrying rejected enqueues with backoff (never skipping it).
+async fn enqueue_until_accepted<K: EventSink>(
+    sink: &K,
+    record: &OutboxRecord,
+    settings: &RelaySettings,
+) -> crate::application::ports::Delivery {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match sink.enqueue(record).await {
+            Ok(delivery) => return delivery,
+            Err(error) => {
+                telemetry::kafka_error();
+                tracing::warn!(topic = record.topic, %error, "producer rejected the record; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(settings.max_retry_backoff);
+            }
+        }
+    }
+}
+
+/// `schema.table` and the raw text columns of an insert, for error records.
+fn raw_columns(
+    relations: &RelationCache,
+    insert: &Insert,
+) -> (String, Vec<(String, Option<String>)>) {
+    let Some(relation) = relations.get(insert.relation_id) else {
+        return (format!("relation {}", insert.relation_id), Vec::new());
+    };
+    let columns = relation
+        .columns
+        .iter()
+        .zip(&insert.new_tuple.values)
+        .map(|(column, value)| {
+            let text = match value {
+                TupleValue::Null => None,
+                TupleValue::UnchangedToast => Some("<unchanged toast>".to_owned()),
+                TupleValue::Text(bytes) | TupleValue::Binary(bytes) => {
+                    Some(String::from_utf8_lossy(bytes).into_owned())
+                }
+            };
+            (column.name.clone(), text)
+        })
+        .collect();
+    (format!("{}.{}", relation.namespace, relation.name), columns)
+}
+
+/// Time from a commit timestamp to now (zero if the clocks disagree).
+fn age_of(commit_time: PgTimestamp) -> Duration {
+    let now_micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default();
+    let age = now_micros.saturating_sub(commit_time.unix_micros());
+    Duration::from_micros(u64::try_from(age).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The relay loop over in-memory ports: no Postgres, no Kafka.
+
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::application::ports::{Delivery, SinkError};
+    use crate::domain::pgoutput::{
+        Column, Delete, OldTuple, Relation, ReplicaIdentity, TupleData, WalMessage,
+    };
+
+    const TEXT_OID: u32 = 25;
+
+    /// Replays scripted events, then waits forever; records what was reported flushed.
+    struct FakeSource {
+        events: std::collections::VecDeque<WalEvent>,
+        flushed: Arc<Mutex<Vec<Lsn>>>,
+    }
+
+    impl WalSource for FakeSource {
+        async fn next_event(&mut self) -> Result<Option<WalEvent>, RelayError> {
+            match self.events.pop_front() {
+                Some(event) => Ok(Some(event)),
+                None => std::future::pending().await,
+            }
+        }
+        fn report_flushed(&mut self, lsn: Lsn) {
+            self.flushed.lock().expect("not poisoned").push(lsn);
+        }
+        async fn close(&mut self, _final_lsn: Lsn) -> Result<(), RelayError> {
+            Ok(())
+        }
+    }
+
+    /// How the fake broker treats a record, by payload.
+    #[derive(Clone, Copy)]
+    enum Broker {
+        AckAll,
+        /// Fail the first attempt of the record with this payload, ack the rest.
+        FailFirst(&'static str),
+        /// Fail every attempt of the record with this payload.
+        FailAlways(&'static str),
+        /// Never answer.
+        Hang,
+    }
+
+    #[derive(Clone)]
+    struct FakeSink {
+        broker: Broker,
+        enqueued: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl EventSink for FakeSink {
+        async fn enqueue(&self, record: &OutboxRecord) -> Result<Delivery, SinkError> {
+            let payload = String::from_utf8_lossy(&record.payload).into_owned();
+            let attempts = {
+                let mut enqueued = self.enqueued.lock().expect("not poisoned");
+                enqueued.push(payload.clone());
+                enqueued.iter().filter(|p| **p == payload).count()
+            };
+            let fail = SinkError {
+                message: "broker down".into(),
+            };
+            Ok(match self.broker {
+                Broker::AckAll => Box::pin(async { Ok(()) }),
+                Broker::FailFirst(p) if p == payload && attempts == 1 => {
+                    Box::pin(async move { Err(fail) })
+                }
+                Broker::FailFirst(_) => Box::pin(async { Ok(()) }),
+                Broker::FailAlways(p) if p == payload => Box::pin(async move { Err(fail) }),
+                Broker::FailAlways(_) => Box::pin(async { Ok(()) }),
+                Broker::Hang => Box::pin(std::future::pending()),
+            })
+        }
+    }
+
+    #[derive(Clone)]
+    struct NoHeartbeat;
+
+    impl Heartbeat for NoHeartbeat {
+        async fn emit(&self) -> Result<(), RelayError> {
+            Ok(())
+        }
+    }
+
+    fn settings(max_in_flight: usize) -> RelaySettings {
+        RelaySettings {
+            routing: RoutingConfig::default(),
+            outbox_schema: "public".into(),
+            outbox_table: "outbox".into(),
+            bad_row_policy: BadRowPolicy::Stop,
+            error_topic: "cdc.errors".into(),
+            max_in_flight,
+            heartbeat_interval: Duration::from_secs(3600),
+            shutdown_timeout: Duration::from_millis(200),
+            max_retry_backoff: Duration::from_millis(20),
+        }
+    }
+
+    fn relation() -> WalEvent {
+        let columns = ["id", "aggregatetype", "aggregateid", "type", "payload"]
+            .into_iter()
+            .map(|name| Column {
+                flags: 0,
+                name: name.into(),
+                type_oid: TEXT_OID,
+                type_modifier: -1,
+            })
+            .collect();
+        WalEvent::Change(WalMessage {
+            wal_start: Lsn(1),
+            message: PgOutputMessage::Relation(Relation {
+                id: RelationId(1),
+                namespace: "public".into(),
+                name: "outbox".into(),
+                replica_identity: ReplicaIdentity::Default,
+                columns,
+            }),
+        })
+    }
+
+    fn text(value: &str) -> TupleValue {
+        TupleValue::Text(value.as_bytes().to_vec())
+    }
+
+    /// One transaction [lsn, lsn + 10) inserting rows with these payloads.
+    fn tx(lsn: u64, payloads: &[&str]) -> Vec<WalEvent> {
+        let mut events = vec![WalEvent::Begin {
+            final_lsn: Lsn(lsn + 5),
+            commit_time: PgTimestamp(0),
+        }];
+        for payload in payloads {
+            events.push(WalEvent::Change(WalMessage {
+                wal_start: Lsn(lsn + 1),
+                message: PgOutputMessage::Insert(Insert {
+                    relation_id: RelationId(1),
+                    new_tuple: TupleData {
+                        values: vec![
+                            text(&format!("id-{payload}")),
+                            text("order"),
+                            text("agg-1"),
+                            text("T"),
+                            text(payload),
+                        ],
+                    },
+                }),
+            }));
+        }
+        events.push(WalEvent::Commit {
+            end_lsn: Lsn(lsn + 10),
+        });
+        events
+    }
+
+    struct Run {
+        flushed: Vec<Lsn>,
+        enqueued: Vec<String>,
+        outcome: Result<Lsn, RelayError>,
+    }
+
+    /// Run the relay over `events` until `stop_when(enqueued)` (or 2 s), then cancel it.
+    async fn run(
+        events: Vec<WalEvent>,
+        broker: Broker,
+        max_in_flight: usize,
+        stop_when: impl Fn(&[Lsn], &[String]) -> bool,
+    ) -> Run {
+        let flushed = Arc::new(Mutex::new(Vec::new()));
+        let enqueued = Arc::new(Mutex::new(Vec::new()));
+        let mut all = vec![WalEvent::SessionStarted { durable: Lsn(1) }, relation()];
+        all.extend(events);
+        let source = FakeSource {
+            events: all.into(),
+            flushed: Arc::clone(&flushed),
+        };
+        let sink = FakeSink {
+            broker,
+            enqueued: Arc::clone(&enqueued),
+        };
+        let relay = Relay::new(source, sink, NoHeartbeat, settings(max_in_flight));
+        let cancel = CancellationToken::new();
+        let handle = tokio::spawn(relay.run(cancel.clone()));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline {
+            let done = stop_when(
+                &flushed.lock().expect("not poisoned"),
+                &enqueued.lock().expect("not poisoned"),
+            );
+            if done || handle.is_finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        cancel.cancel();
+        let outcome = handle.await.expect("relay task does not panic");
+        let flushed = flushed.lock().expect("not poisoned").clone();
+        let enqueued = enqueued.lock().expect("not poisoned").clone();
+        Run {
+            flushed,
+            enqueued,
+            outcome,
+        }
+    }
+
+    #[tokio::test]
+    async fn acked_transactions_are_reported_in_order() {
+        let mut events = tx(100, &["a", "b"]);
+        events.extend(tx(200, &["c"]));
+        let result = run(events, Broker::AckAll, 10, |f, _| f.contains(&Lsn(210))).await;
+        assert_eq!(result.flushed, vec![Lsn(1), Lsn(110), Lsn(210)]);
+        assert_eq!(result.enqueued, ["a", "b", "c"]);
+        assert_eq!(result.outcome.expect("clean stop"), Lsn(210));
+    }
+
+    #[tokio::test]
+    async fn failed_delivery_is_resent_never_skipped() {
+        let mut events = tx(100, &["a"]);
+        events.extend(tx(200, &["b"]));
+        events.extend(tx(300, &["c"]));
+        let result = run(events, Broker::FailFirst("b"), 10, |f, _| {
+            f.contains(&Lsn(310))
+        })
+        .await;
+        assert_eq!(
+            result.enqueued.iter().filter(|p| *p == "b").count(),
+            2,
+            "b was re-sent"
+        );
+        assert_eq!(result.flushed.last(), Some(&Lsn(310)));
+    }
+
+    #[tokio::test]
+    async fn a_record_that_keeps_failing_holds_the_slot_before_its_transaction() {
+        let mut events = tx(100, &["a"]);
+        events.extend(tx(200, &["b"]));
+        events.extend(tx(300, &["c"]));
+        let result = run(events, Broker::FailAlways("b"), 10, |_, e| {
+            e.iter().filter(|p| *p == "b").count() >= 4
+        })
+        .await;
+        assert_eq!(
+            result.flushed,
+            vec![Lsn(1), Lsn(110)],
+            "never past the failing tx"
+        );
+        assert_eq!(result.outcome.expect("clean stop"), Lsn(110));
+    }
+
+    #[tokio::test]
+    async fn wal_reading_pauses_at_max_in_flight() {
+        let events = (0..10)
+            .flat_map(|i| {
+                tx(
+                    100 * (i + 1),
+                    &[["r0", "r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8", "r9"][i as usize]],
+                )
+            })
+            .collect();
+        let result = run(events, Broker::Hang, 3, |_, e| e.len() >= 4).await;
+        assert_eq!(result.enqueued.len(), 3, "only max_in_flight records sent");
+        assert_eq!(
+            result.flushed,
+            vec![Lsn(1)],
+            "nothing acked, nothing reported"
+        );
+    }
+
+    #[tokio::test]
+    async fn updates_and_deletes_are_ignored_and_keepalives_advance_between_transactions() {
+        let mut events = tx(100, &["a"]);
+        events.push(WalEvent::Begin {
+            final_lsn: Lsn(205),
+            commit_time: PgTimestamp(0),
+        });
+        events.push(WalEvent::Change(WalMessage {
+            wal_start: Lsn(201),
+            message: PgOutputMessage::Delete(Delete {
+                relation_id: RelationId(1),
+                old_tuple: OldTuple::Key(TupleData { values: vec![] }),
+            }),
+        }));
+        events.push(WalEvent::Commit { end_lsn: Lsn(210) });
+        events.push(WalEvent::KeepAlive { wal_end: Lsn(500) });
+        let result = run(events, Broker::AckAll, 10, |f, _| f.contains(&Lsn(500))).await;
+        assert_eq!(result.enqueued, ["a"]);
+        assert_eq!(result.flushed.last(), Some(&Lsn(500)));
+    }
+
+    #[tokio::test]
+    async fn bad_row_with_stop_policy_names_the_lsn_and_is_not_acknowledged() {
+        let mut events = tx(100, &["a"]);
+        events.push(WalEvent::Begin {
+            final_lsn: Lsn(205),
+            commit_time: PgTimestamp(0),
+        });
+        events.push(WalEvent::Change(WalMessage {
+            wal_start: Lsn(201),
+            message: PgOutputMessage::Insert(Insert {
+                relation_id: RelationId(1),
+                new_tuple: TupleData {
+                    values: vec![
+                        text("id-x"),
+                        TupleValue::Null,
+                        text("agg"),
+                        text("T"),
+                        text("p"),
+                    ],
+                },
+            }),
+        }));
+        let result = run(events, Broker::AckAll, 10, |_, _| false).await;
+        let error = result.outcome.expect_err("stop policy stops");
+        assert!(error.to_string().contains("LSN 0/C9"), "{error}");
+        assert!(!result.flushed.iter().any(|l| *l > Lsn(110)));
+    }
+}

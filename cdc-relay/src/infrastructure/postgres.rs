@@ -1,0 +1,327 @@
+//! The metadata connection (an ordinary `tokio_postgres` session, separate from the replication
+//! stream): preflight checks, slot and publication management, heartbeats, slot lag.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::{Client, NoTls};
+use tokio_util::sync::CancellationToken;
+
+use crate::application::ports::Heartbeat;
+use crate::domain::lsn::Lsn;
+use crate::error::RelayError;
+use crate::telemetry;
+
+const SHOW_WAL_LEVEL: &str = "SHOW wal_level";
+const ROLE_MAY_REPLICATE: &str = "SELECT current_user::text, rolreplication OR rolsuper \
+     FROM pg_roles WHERE rolname = current_user";
+const PUBLICATION_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)";
+const SLOT_INFO: &str = "SELECT plugin::text, active_pid, confirmed_flush_lsn::text \
+     FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()";
+const CREATE_SLOT: &str =
+    "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')";
+const EMIT_HEARTBEAT: &str = "SELECT pg_logical_emit_message(false, 'cdc-relay-heartbeat', '')";
+const SLOT_LAG_BYTES: &str = "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint \
+     FROM pg_replication_slots WHERE slot_name = $1";
+const ADVANCE_SLOT: &str = "SELECT pg_replication_slot_advance($1, $2::text::pg_lsn) \
+     FROM pg_replication_slots \
+     WHERE slot_name = $1 AND active_pid IS NULL AND confirmed_flush_lsn < $2::text::pg_lsn";
+/// Postgres' `duplicate_object`: another instance created the slot first.
+const DUPLICATE_OBJECT: &str = "42710";
+
+/// Where and as whom to connect, parsed once from the database URL.
+#[derive(Clone)]
+pub struct ConnectParams {
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub database: String,
+}
+
+impl std::fmt::Debug for ConnectParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectParams")
+            .field("url", &eventing::runtime::redact_url(&self.url))
+            .finish()
+    }
+}
+
+impl ConnectParams {
+    pub fn from_url(url: &str) -> Result<Self, RelayError> {
+        let invalid = |why: &str| RelayError::Config(format!("database URL: {why}"));
+        let config = tokio_postgres::Config::from_str(url).map_err(|e| invalid(&e.to_string()))?;
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            #[cfg(unix)]
+            Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+            None => "localhost".to_owned(),
+        };
+        Ok(ConnectParams {
+            url: url.to_owned(),
+            host,
+            port: config.get_ports().first().copied().unwrap_or(5432),
+            user: config
+                .get_user()
+                .ok_or_else(|| invalid("no user"))?
+                .to_owned(),
+            password: config
+                .get_password()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+                .unwrap_or_default(),
+            database: config
+                .get_dbname()
+                .ok_or_else(|| invalid("no database name"))?
+                .to_owned(),
+        })
+    }
+}
+
+/// State of the slot as `pg_replication_slots` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotInfo {
+    pub plugin: String,
+    pub active_pid: Option<i32>,
+    pub confirmed_flush_lsn: Option<Lsn>,
+}
+
+/// The metadata connection. Cheap to clone (shared client); reconnects lazily when the
+/// connection broke (Postgres restart, network), so heartbeats, lag polling and the standby
+/// check recover on their own.
+#[derive(Debug, Clone)]
+pub struct MetadataDb {
+    url: String,
+    client: Arc<tokio::sync::Mutex<Arc<Client>>>,
+    slot: String,
+}
+
+impl MetadataDb {
+    /// Connect (fails fast if Postgres is unreachable at startup).
+    pub async fn connect(params: &ConnectParams, slot: &str) -> Result<Self, RelayError> {
+        let client = open_client(&params.url, slot).await?;
+        Ok(MetadataDb {
+            url: params.url.clone(),
+            client: Arc::new(tokio::sync::Mutex::new(Arc::new(client))),
+            slot: slot.to_owned(),
+        })
+    }
+
+    /// The live client, reconnecting first if the connection closed.
+    async fn client(&self) -> Result<Arc<Client>, RelayError> {
+        let mut current = self.client.lock().await;
+        if current.is_closed() {
+            tracing::info!("metadata connection closed; reconnecting");
+            *current = Arc::new(open_client(&self.url, &self.slot).await?);
+        }
+        Ok(Arc::clone(&current))
+    }
+
+    fn pg(&self, action: &str) -> impl Fn(tokio_postgres::Error) -> RelayError + '_ {
+        let action = action.to_owned();
+        move |e| RelayError::from_postgres(&action, &e, &self.slot)
+    }
+
+    /// Fail fast with a message saying what to fix when logical replication cannot work.
+    pub async fn preflight(&self) -> Result<(), RelayError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(SHOW_WAL_LEVEL, &[])
+            .await
+            .map_err(self.pg("reading wal_level"))?;
+        let wal_level: String = row.get(0);
+        if wal_level != "logical" {
+            return Err(RelayError::WalLevelNotLogical { actual: wal_level });
+        }
+        let row = self
+            .client()
+            .await?
+            .query_one(ROLE_MAY_REPLICATE, &[])
+            .await
+            .map_err(self.pg("reading the role's attributes"))?;
+        let (role, may_replicate): (String, bool) = (row.get(0), row.get(1));
+        if !may_replicate {
+            return Err(RelayError::MissingReplicationRight { role });
+        }
+        Ok(())
+    }
+
+    /// Create the publication `FOR TABLE <outbox>` unless it exists. All operations are
+    /// published: updates and deletes are counted and ignored by the relay, not hidden.
+    /// `publication` and `table` are validated identifiers (see `config`), quoted here.
+    pub async fn ensure_publication(
+        &self,
+        publication: &str,
+        schema: &str,
+        table: &str,
+    ) -> Result<(), RelayError> {
+        let row = self
+            .client()
+            .await?
+            .query_one(PUBLICATION_EXISTS, &[&publication])
+            .await
+            .map_err(self.pg("looking up the publication"))?;
+        if row.get::<_, bool>(0) {
+            return Ok(());
+        }
+        // DDL takes no bind parameters; identifiers are validated and quoted.
+        let create = format!(
+            "CREATE PUBLICATION {} FOR TABLE {}.{}",
+            quote_ident(publication),
+            quote_ident(schema),
+            quote_ident(table)
+        );
+        match self.client().await?.batch_execute(&create).await {
+            Ok(()) => {
+                tracing::info!(publication, "publication created");
+                Ok(())
+            }
+            Err(e) if e.code().map(|c| c.code()) == Some(DUPLICATE_OBJECT) => Ok(()),
+            Err(e) => Err(RelayError::from_postgres(
+                "creating the publication",
+                &e,
+                &self.slot,
+            )),
+        }
+    }
+
+    /// The slot's state, `None` if it does not exist in this database.
+    pub async fn slot_info(&self) -> Result<Option<SlotInfo>, RelayError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(SLOT_INFO, &[&self.slot])
+            .await
+            .map_err(self.pg("reading pg_replication_slots"))?;
+        Ok(row.map(|row| SlotInfo {
+            plugin: row.get(0),
+            active_pid: row.get(1),
+            confirmed_flush_lsn: row
+                .get::<_, Option<String>>(2)
+                .and_then(|text| text.parse().ok()),
+        }))
+    }
+
+    /// Create the logical slot (pgoutput) unless it exists; check its plugin if it does.
+    pub async fn ensure_slot(&self) -> Result<(), RelayError> {
+        if let Some(info) = self.slot_info().await? {
+            if info.plugin != "pgoutput" {
+                return Err(RelayError::WrongSlotPlugin {
+                    slot: self.slot.clone(),
+                    plugin: info.plugin,
+                });
+            }
+            return Ok(());
+        }
+        match self
+            .client()
+            .await?
+            .query_one(CREATE_SLOT, &[&self.slot])
+            .await
+        {
+            Ok(row) => {
+                let lsn: String = row.get(0);
+                tracing::info!(slot = self.slot, %lsn, "replication slot created");
+                Ok(())
+            }
+            Err(e) if e.code().map(|c| c.code()) == Some(DUPLICATE_OBJECT) => Ok(()),
+            Err(e) => Err(RelayError::from_postgres(
+                "creating the replication slot",
+                &e,
+                &self.slot,
+            )),
+        }
+    }
+
+    /// `pg_current_wal_lsn() - confirmed_flush_lsn` of the slot.
+    pub async fn slot_lag_bytes(&self) -> Result<Option<i64>, RelayError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(SLOT_LAG_BYTES, &[&self.slot])
+            .await
+            .map_err(self.pg("reading the slot lag"))?;
+        Ok(row.and_then(|row| row.get::<_, Option<i64>>(0)))
+    }
+
+    /// Make `lsn` the slot's confirmed position once no session holds the slot (waits up to
+    /// `wait` for the walsender to exit). No-op if the slot is already there or beyond, or
+    /// another instance took the slot over in the meantime.
+    pub async fn advance_released_slot(&self, lsn: Lsn, wait: Duration) -> Result<(), RelayError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let lsn_text = lsn.to_string();
+        loop {
+            let info = self.slot_info().await?;
+            let inactive = info.as_ref().is_some_and(|i| i.active_pid.is_none());
+            if inactive || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.client()
+            .await?
+            .execute(ADVANCE_SLOT, &[&self.slot, &lsn_text])
+            .await
+            .map_err(self.pg("advancing the released slot"))?;
+        Ok(())
+    }
+
+    /// Poll the slot lag every `every` into the gauge; warn past `warn_bytes`.
+    pub fn spawn_lag_monitor(&self, every: Duration, warn_bytes: u64, cancel: CancellationToken) {
+        let db = self.clone();
+        tokio::spawn(async move {
+            let mut timer = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    _ = timer.tick() => {}
+                }
+                match db.slot_lag_bytes().await {
+                    Ok(Some(lag)) => {
+                        telemetry::slot_lag(lag);
+                        if u64::try_from(lag).is_ok_and(|lag| lag > warn_bytes) {
+                            tracing::warn!(
+                                slot = db.slot,
+                                lag_bytes = lag,
+                                warn_bytes,
+                                "replication slot lag above threshold: WAL is piling up"
+                            );
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(error) => tracing::warn!(%error, "polling slot lag"),
+                }
+            }
+        });
+    }
+}
+
+impl Heartbeat for MetadataDb {
+    async fn emit(&self) -> Result<(), RelayError> {
+        self.client()
+            .await?
+            .execute(EMIT_HEARTBEAT, &[])
+            .await
+            .map_err(self.pg("emitting a heartbeat"))?;
+        Ok(())
+    }
+}
+
+async fn open_client(url: &str, slot: &str) -> Result<Client, RelayError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| RelayError::from_postgres("connecting (metadata)", &e, slot))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "metadata connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// `"name"` with embedded quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}

@@ -1,0 +1,347 @@
+//! [`WalSource`] over `pgwire-replication`: one background task owns the replication session
+//! lifecycle (standby wait while another process holds the slot, START_REPLICATION, reconnect
+//! after transient errors) and forwards decoded events through a bounded channel, so
+//! [`WalSource::next_event`] is a cancel-safe channel receive and back-pressure reaches the
+//! socket when the relay stops reading.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use pgwire_replication::{ReplicationClient, ReplicationConfig, ReplicationEvent};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::application::ports::{WalEvent, WalSource};
+use crate::domain::lsn::Lsn;
+use crate::domain::pgoutput::{PgTimestamp, decode_xlog_data};
+use crate::error::{ErrorKind, RelayError};
+use crate::infrastructure::postgres::{ConnectParams, MetadataDb};
+
+/// How often a standby re-checks whether the slot is free.
+const STANDBY_RETRY: Duration = Duration::from_secs(1);
+/// Events buffered between the session task and the relay.
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// Replication session settings.
+#[derive(Debug, Clone)]
+pub struct ReplicationSettings {
+    pub connect: ConnectParams,
+    pub slot: String,
+    pub publication: String,
+    /// How often progress is reported to the server.
+    pub status_interval: Duration,
+}
+
+/// The `pgwire-replication` adapter.
+#[derive(Debug)]
+pub struct PgReplicationSource {
+    events: mpsc::Receiver<Result<WalEvent, RelayError>>,
+    flushed: watch::Sender<Lsn>,
+    stop: CancellationToken,
+    task: Option<JoinHandle<()>>,
+    metadata: MetadataDb,
+}
+
+impl PgReplicationSource {
+    /// Start the session task. `replicating` is true while START_REPLICATION is in effect
+    /// (readiness).
+    pub fn spawn(
+        settings: ReplicationSettings,
+        metadata: MetadataDb,
+        replicating: Arc<AtomicBool>,
+    ) -> Self {
+        let (events_tx, events) = mpsc::channel(CHANNEL_CAPACITY);
+        let (flushed, flushed_rx) = watch::channel(Lsn::ZERO);
+        let stop = CancellationToken::new();
+        let session = Session {
+            settings,
+            metadata: metadata.clone(),
+            out: events_tx,
+            flushed: flushed_rx,
+            stop: stop.clone(),
+            replicating,
+        };
+        let task = tokio::spawn(session.run());
+        PgReplicationSource {
+            events,
+            flushed,
+            stop,
+            task: Some(task),
+            metadata,
+        }
+    }
+}
+
+impl WalSource for PgReplicationSource {
+    async fn next_event(&mut self) -> Result<Option<WalEvent>, RelayError> {
+        self.events.recv().await.transpose()
+    }
+
+    fn report_flushed(&mut self, lsn: Lsn) {
+        self.flushed.send_if_modified(|current| {
+            let advanced = lsn > *current;
+            if advanced {
+                *current = lsn;
+            }
+            advanced
+        });
+    }
+
+    async fn close(&mut self, final_lsn: Lsn) -> Result<(), RelayError> {
+        self.report_flushed(final_lsn);
+        self.stop.cancel();
+        if let Some(task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .is_err()
+        {
+            tracing::warn!("replication session did not stop within 10 s");
+        }
+        if final_lsn == Lsn::ZERO {
+            return Ok(()); // never replicated (standby until the end): nothing to report
+        }
+        // The crate sends no final status update on stop: set the slot's confirmed position
+        // explicitly once the walsender released it.
+        self.metadata
+            .advance_released_slot(final_lsn, Duration::from_secs(5))
+            .await?;
+        tracing::info!(%final_lsn, "replication slot released at the final flushed LSN");
+        Ok(())
+    }
+}
+
+struct Session {
+    settings: ReplicationSettings,
+    metadata: MetadataDb,
+    out: mpsc::Sender<Result<WalEvent, RelayError>>,
+    flushed: watch::Receiver<Lsn>,
+    stop: CancellationToken,
+    replicating: Arc<AtomicBool>,
+}
+
+impl Session {
+    async fn run(mut self) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let client = match self.open().await {
+                Ok(Some(client)) => client,
+                Ok(None) => return, // stopped while waiting
+                Err(error) if error.kind() == ErrorKind::Transient => {
+                    tracing::warn!(%error, ?backoff, "cannot start replication; retrying");
+                    if self.pause(backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+                Err(error) => {
+                    let _ = self.out.send(Err(error)).await;
+                    return;
+                }
+            };
+            backoff = Duration::from_millis(200);
+            let outcome = self.forward(client).await;
+            self.replicating.store(false, Ordering::Relaxed);
+            match outcome {
+                Ok(()) => return,
+                Err(error) if error.kind() == ErrorKind::Transient => {
+                    tracing::warn!(%error, "replication session broke; reconnecting");
+                    if self.pause(backoff).await {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    let _ = self.out.send(Err(error)).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sleep unless stopped first; returns whether stopped.
+    async fn pause(&self, duration: Duration) -> bool {
+        tokio::select! {
+            () = self.stop.cancelled() => true,
+            () = tokio::time::sleep(duration) => false,
+        }
+    }
+
+    /// Wait as a standby while another process holds the slot, then START_REPLICATION.
+    /// `Ok(None)` when stopped.
+    async fn open(&mut self) -> Result<Option<ReplicationClient>, RelayError> {
+        let slot = self.settings.slot.clone();
+        let mut announced = false;
+        loop {
+            if self.stop.is_cancelled() {
+                return Ok(None);
+            }
+            let info = self.metadata.slot_info().await?;
+            let holder = info.as_ref().and_then(|i| i.active_pid);
+            if holder.is_none() {
+                let start = *self.flushed.borrow();
+                let mut client = ReplicationClient::connect(self.config(start))
+                    .await
+                    .map_err(|e| RelayError::from_replication(&e, &slot))?;
+                let started = tokio::select! {
+                    () = self.stop.cancelled() => { client.abort(); return Ok(None); }
+                    started = client.wait_started() => started,
+                };
+                match started.map_err(|e| RelayError::from_replication(&e, &slot)) {
+                    Ok(()) => {
+                        self.replicating.store(true, Ordering::Relaxed);
+                        let durable = self
+                            .metadata
+                            .slot_info()
+                            .await?
+                            .and_then(|i| i.confirmed_flush_lsn)
+                            .unwrap_or(start)
+                            .max(start);
+                        if durable > start {
+                            client.update_applied_lsn(pgwire_lsn(durable));
+                        }
+                        tracing::info!(slot, %durable, "replication started (active instance)");
+                        if self
+                            .out
+                            .send(Ok(WalEvent::SessionStarted { durable }))
+                            .await
+                            .is_err()
+                        {
+                            return Ok(None);
+                        }
+                        return Ok(Some(client));
+                    }
+                    Err(RelayError::SlotActive { .. }) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            if !announced {
+                tracing::info!(slot, holder, "slot is held by another process: standing by");
+                announced = true;
+            }
+            if self.pause(STANDBY_RETRY).await {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn config(&self, start: Lsn) -> ReplicationConfig {
+        let c = &self.settings.connect;
+        ReplicationConfig::new(
+            c.host.clone(),
+            c.user.clone(),
+            c.password.clone(),
+            c.database.clone(),
+            self.settings.slot.clone(),
+            self.settings.publication.as_str(),
+        )
+        .with_port(c.port)
+        // Lsn 0: resume at the slot's confirmed_flush_lsn. After a reconnect: at what this
+        // process knows is durable (never behind the slot, so nothing acked is lost).
+        .with_start_lsn(pgwire_lsn(start))
+        .with_ack_lsn(pgwire_lsn(start))
+        .with_status_interval(self.settings.status_interval)
+        .with_wakeup_interval(self.settings.status_interval)
+        .with_buffer_size(CHANNEL_CAPACITY)
+        .with_options("-c bytea_output=hex")
+        .with_application_name("cdc-relay")
+    }
+
+    /// Forward events until stopped (`Ok`) or the session breaks (`Err`).
+    async fn forward(&mut self, mut client: ReplicationClient) -> Result<(), RelayError> {
+        let slot = self.settings.slot.clone();
+        loop {
+            let received = tokio::select! {
+                biased;
+                () = self.stop.cancelled() => {
+                    client.update_applied_lsn(pgwire_lsn(*self.flushed.borrow()));
+                    let _ = client.shutdown().await;
+                    return Ok(());
+                }
+                Ok(()) = self.flushed.changed() => {
+                    client.update_applied_lsn(pgwire_lsn(*self.flushed.borrow_and_update()));
+                    continue;
+                }
+                received = client.recv() => received,
+            };
+            let event = match received.map_err(|e| RelayError::from_replication(&e, &slot))? {
+                Some(event) => event,
+                None => {
+                    return Err(RelayError::Replication {
+                        message: "replication stream ended".into(),
+                        transient: true,
+                    });
+                }
+            };
+            let Some(event) = translate(event)? else {
+                continue;
+            };
+            // Keep reporting progress while the relay is not reading (back-pressure).
+            let permit = loop {
+                tokio::select! {
+                    biased;
+                    () = self.stop.cancelled() => {
+                        let _ = client.shutdown().await;
+                        return Ok(());
+                    }
+                    Ok(()) = self.flushed.changed() => {
+                        client.update_applied_lsn(pgwire_lsn(*self.flushed.borrow_and_update()));
+                    }
+                    permit = self.out.reserve() => match permit {
+                        Ok(permit) => break permit,
+                        Err(_) => return Ok(()), // relay gone
+                    },
+                }
+            };
+            permit.send(Ok(event));
+        }
+    }
+}
+
+/// The crate's event as ours; `None` for events the relay does not need.
+fn translate(event: ReplicationEvent) -> Result<Option<WalEvent>, RelayError> {
+    Ok(Some(match event {
+        ReplicationEvent::KeepAlive { wal_end, .. } => WalEvent::KeepAlive {
+            wal_end: our_lsn(wal_end),
+        },
+        ReplicationEvent::Begin {
+            final_lsn,
+            commit_time_micros,
+            ..
+        } => WalEvent::Begin {
+            final_lsn: our_lsn(final_lsn),
+            commit_time: PgTimestamp(commit_time_micros),
+        },
+        ReplicationEvent::Commit { end_lsn, .. } => WalEvent::Commit {
+            end_lsn: our_lsn(end_lsn),
+        },
+        ReplicationEvent::XLogData {
+            wal_start, data, ..
+        } => {
+            let lsn = our_lsn(wal_start);
+            let message = decode_xlog_data(lsn, &data)
+                .map_err(|source| RelayError::Decode { lsn, source })?;
+            WalEvent::Change(message)
+        }
+        ReplicationEvent::Message {
+            transactional,
+            lsn,
+            prefix,
+            ..
+        } => WalEvent::LogicalMessage {
+            transactional,
+            lsn: our_lsn(lsn),
+            prefix,
+        },
+        ReplicationEvent::StoppedAt { .. } => return Ok(None),
+    }))
+}
+
+fn our_lsn(lsn: pgwire_replication::Lsn) -> Lsn {
+    Lsn(lsn.as_u64())
+}
+
+fn pgwire_lsn(lsn: Lsn) -> pgwire_replication::Lsn {
+    pgwire_replication::Lsn::from_u64(lsn.as_u64())
+}

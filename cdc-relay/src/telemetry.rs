@@ -1,0 +1,64 @@
+//! Every metric the relay records, one definition each (names `cdc_relay_<thing>_<unit>`).
+
+use std::time::Duration;
+
+/// Outbox records acknowledged by Kafka.
+pub const EVENTS_TOTAL: &str = "cdc_relay_events_total";
+/// Records handed to the producer and not yet acknowledged.
+pub const IN_FLIGHT_RECORDS: &str = "cdc_relay_in_flight_records";
+/// Failed deliveries and rejected enqueues (each is retried).
+pub const KAFKA_ERRORS_TOTAL: &str = "cdc_relay_kafka_errors_total";
+/// UPDATE / DELETE / TRUNCATE of the outbox table and changes of other tables, by `kind`.
+pub const IGNORED_CHANGES_TOTAL: &str = "cdc_relay_ignored_changes_total";
+/// Rows published to the error topic, by `code`.
+pub const BAD_ROWS_TOTAL: &str = "cdc_relay_bad_rows_total";
+/// Commit timestamp → Kafka ack of the most recently acknowledged event.
+pub const NEWEST_EVENT_AGE_MS: &str = "cdc_relay_newest_event_age_milliseconds";
+/// Commit timestamp → Kafka ack, per event.
+pub const COMMIT_TO_ACK_SECONDS: &str = "cdc_relay_commit_to_ack_seconds";
+/// `pg_current_wal_lsn() - confirmed_flush_lsn` of the slot.
+pub const SLOT_LAG_BYTES: &str = "cdc_relay_slot_lag_bytes";
+/// Heartbeat messages written.
+pub const HEARTBEATS_TOTAL: &str = "cdc_relay_heartbeats_total";
+/// Replication sessions started (reconnects and takeovers included).
+pub const SESSIONS_TOTAL: &str = "cdc_relay_sessions_total";
+/// The flushable LSN, as a number (for dashboards).
+pub const FLUSHED_LSN: &str = "cdc_relay_flushed_lsn_bytes";
+
+pub(crate) fn event_acked(commit_to_ack: Duration) {
+    metrics::counter!(EVENTS_TOTAL).increment(1);
+    metrics::gauge!(NEWEST_EVENT_AGE_MS).set(commit_to_ack.as_secs_f64() * 1000.0);
+    metrics::histogram!(COMMIT_TO_ACK_SECONDS).record(commit_to_ack.as_secs_f64());
+}
+
+pub(crate) fn in_flight(records: usize) {
+    metrics::gauge!(IN_FLIGHT_RECORDS).set(records as f64);
+}
+
+pub(crate) fn kafka_error() {
+    metrics::counter!(KAFKA_ERRORS_TOTAL).increment(1);
+}
+
+pub(crate) fn ignored_change(kind: &'static str) {
+    metrics::counter!(IGNORED_CHANGES_TOTAL, "kind" => kind).increment(1);
+}
+
+pub(crate) fn bad_row(code: &'static str) {
+    metrics::counter!(BAD_ROWS_TOTAL, "code" => code).increment(1);
+}
+
+pub(crate) fn slot_lag(bytes: i64) {
+    metrics::gauge!(SLOT_LAG_BYTES).set(bytes as f64);
+}
+
+pub(crate) fn heartbeat() {
+    metrics::counter!(HEARTBEATS_TOTAL).increment(1);
+}
+
+pub(crate) fn session_started() {
+    metrics::counter!(SESSIONS_TOTAL).increment(1);
+}
+
+pub(crate) fn flushed(lsn: u64) {
+    metrics::gauge!(FLUSHED_LSN).set(lsn as f64);
+}
