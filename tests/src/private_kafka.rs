@@ -18,7 +18,10 @@ pub struct PrivateKafka {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 fn libs() -> PathBuf {
@@ -26,7 +29,11 @@ fn libs() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.stack"));
     let libs = stack.join("kafka/libs");
-    assert!(libs.is_dir(), "no Kafka jars in {}; {START_STACK}", libs.display());
+    assert!(
+        libs.is_dir(),
+        "no Kafka jars in {}; {START_STACK}",
+        libs.display()
+    );
     libs
 }
 
@@ -59,14 +66,36 @@ impl PrivateKafka {
             .args(["-cp", &classpath, "kafka.tools.StorageTool", "random-uuid"])
             .output()
             .expect("java runs");
-        let cluster_id = String::from_utf8_lossy(&cluster_id.stdout).lines().last().unwrap_or_default().trim().to_string();
+        let cluster_id = String::from_utf8_lossy(&cluster_id.stdout)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         let format = Command::new(java())
-            .args(["-cp", &classpath, "kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
+            .args([
+                "-cp",
+                &classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                &cluster_id,
+                "-c",
+            ])
             .arg(dir.join("server.properties"))
             .output()
             .expect("java runs");
-        assert!(format.status.success(), "storage format failed: {}", String::from_utf8_lossy(&format.stderr));
-        let mut broker = Self { dir, port, controller_port, child: None };
+        assert!(
+            format.status.success(),
+            "storage format failed: {}",
+            String::from_utf8_lossy(&format.stderr)
+        );
+        let mut broker = Self {
+            dir,
+            port,
+            controller_port,
+            child: None,
+        };
         broker.resume().await;
         broker
     }
@@ -80,7 +109,12 @@ impl PrivateKafka {
         assert!(self.child.is_none(), "broker already running");
         let log = std::fs::File::create(self.dir.join("broker.log")).expect("log file");
         let child = Command::new(java())
-            .args(["-Xmx384m", "-cp", &format!("{}/*", libs().display()), "kafka.Kafka"])
+            .args([
+                "-Xmx384m",
+                "-cp",
+                &format!("{}/*", libs().display()),
+                "kafka.Kafka",
+            ])
             .arg(self.dir.join("server.properties"))
             .stdout(Stdio::from(log.try_clone().expect("dup log")))
             .stderr(Stdio::from(log))
@@ -88,9 +122,15 @@ impl PrivateKafka {
             .expect("start broker");
         self.child = Some(child);
         let port = self.port;
-        eventually("private broker to accept connections", Duration::from_secs(60), || async move {
-            std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
-        })
+        eventually(
+            "private broker to accept connections",
+            Duration::from_secs(60),
+            || async move {
+                std::net::TcpStream::connect(("127.0.0.1", port))
+                    .ok()
+                    .map(|_| ())
+            },
+        )
         .await;
     }
 

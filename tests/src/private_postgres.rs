@@ -16,7 +16,11 @@ pub struct PrivatePostgres {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false)
 }
 
 fn pg_command(bin: &PathBuf, tool: &str) -> Command {
@@ -31,19 +35,31 @@ fn pg_command(bin: &PathBuf, tool: &str) -> Command {
 
 fn run(mut command: Command, what: &str) {
     let out = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(out.status.success(), "{what} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 impl PrivatePostgres {
-    /// initdb a new cluster on a free port and start it.
+    /// initdb a new cluster (wal_level=logical) on a free port and start it.
     pub fn start() -> Self {
+        Self::start_with_wal_level("logical")
+    }
+
+    /// Like [`Self::start`] with another `wal_level` (to test the relay's preflight).
+    pub fn start_with_wal_level(wal_level: &str) -> Self {
         let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
             .unwrap_or_else(|e| panic!("no PostgreSQL server binaries ({e}); {START_STACK}"))
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
             .filter(|p| p.join("initdb").exists())
             .collect();
         versions.sort();
-        let bin = versions.pop().unwrap_or_else(|| panic!("no initdb under /usr/lib/postgresql; {START_STACK}"));
+        let bin = versions
+            .pop()
+            .unwrap_or_else(|| panic!("no initdb under /usr/lib/postgresql; {START_STACK}"));
         let dir = std::env::temp_dir().join(crate::unique("private-pg"));
         std::fs::create_dir_all(&dir).expect("mkdir");
         if is_root() {
@@ -56,14 +72,22 @@ impl PrivatePostgres {
                 "chown",
             );
         }
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
         let mut initdb = pg_command(&bin, "initdb");
-        initdb.arg("-D").arg(dir.join("data")).args(["-U", "postgres", "--auth=trust", "--encoding=UTF8"]);
+        initdb.arg("-D").arg(dir.join("data")).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--encoding=UTF8",
+        ]);
         run(initdb, "initdb");
         let conf = format!(
             "\nlisten_addresses = '127.0.0.1'\nport = {port}\nunix_socket_directories = '{}'\n\
-             wal_level = logical\nmax_replication_slots = 8\nmax_wal_senders = 8\nfsync = on\n",
-            dir.display()
+             wal_level = {wal_level}\nmax_replication_slots = 8\nmax_wal_senders = 8\nfsync = on\n",
+            dir.display(),
         );
         let path = dir.join("data/postgresql.conf");
         let mut text = std::fs::read_to_string(&path).expect("read conf");
@@ -75,7 +99,10 @@ impl PrivatePostgres {
     }
 
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://postgres:postgres@127.0.0.1:{}/{database}", self.port)
+        format!(
+            "postgres://postgres:postgres@127.0.0.1:{}/{database}",
+            self.port
+        )
     }
 
     /// Start the (stopped) server and wait until it accepts connections.
@@ -93,7 +120,9 @@ impl PrivatePostgres {
     /// Crash the server (`pg_ctl stop -m immediate`: no shutdown checkpoint, recovery on start).
     pub fn crash(&self) {
         let mut stop = pg_command(&self.bin, "pg_ctl");
-        stop.arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "-w", "stop"]);
+        stop.arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"]);
         run(stop, "pg_ctl stop -m immediate");
     }
 }
@@ -101,7 +130,9 @@ impl PrivatePostgres {
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
         let mut stop = pg_command(&self.bin, "pg_ctl");
-        stop.arg("-D").arg(self.dir.join("data")).args(["-m", "immediate", "stop"]);
+        stop.arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "stop"]);
         let _ = stop.output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }

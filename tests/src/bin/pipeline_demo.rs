@@ -36,7 +36,11 @@ async fn main() -> anyhow::Result<()> {
 /// can start (the payment processor's migrations will own it).
 async fn prepare(env: &StackEnv) -> anyhow::Result<()> {
     let pool = payments_pool(env)?;
-    pool.get().await.context("payments database unreachable")?.batch_execute(OUTBOX_TABLE_DDL).await?;
+    pool.get()
+        .await
+        .context("payments database unreachable")?
+        .batch_execute(OUTBOX_TABLE_DDL)
+        .await?;
     Ok(())
 }
 
@@ -47,12 +51,17 @@ async fn run(env: &StackEnv) -> anyhow::Result<()> {
     // Subscribe first so the OrderCreated record cannot slip past us.
     let consumer: StreamConsumer = env
         .kafka()
-        .client_config(&[("group.id", &format!("demo-{}", Uuid::new_v4())), ("auto.offset.reset", "latest")])
+        .client_config(&[
+            ("group.id", &format!("demo-{}", Uuid::new_v4())),
+            ("auto.offset.reset", "latest"),
+        ])
         .create()?;
     consumer.subscribe(&["outbox.event.order"])?;
     wait_for_assignment(&consumer).await?;
 
-    step("1. POST /orders (customer demo-customer, 2 x SKU-RED-MUG at 12.50 EUR + 1 x SKU-TEA at 4.99)");
+    step(
+        "1. POST /orders (customer demo-customer, 2 x SKU-RED-MUG at 12.50 EUR + 1 x SKU-TEA at 4.99)",
+    );
     let body = json!({"customer_id": "demo-customer", "currency": "EUR", "items": [
         {"sku": "SKU-RED-MUG", "quantity": 2, "unit_price": "12.50"},
         {"sku": "SKU-TEA", "quantity": 1, "unit_price": "4.99"}]});
@@ -64,10 +73,20 @@ async fn run(env: &StackEnv) -> anyhow::Result<()> {
         .await
         .context("order-producer is not answering")?;
     let status = response.status();
-    let location = response.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let created: Value = response.json().await?;
-    println!("   -> {status} Location: {}\n   {created}", location.unwrap_or_default());
-    let order_id = created["order_id"].as_str().context("order_id in the response")?.to_string();
+    println!(
+        "   -> {status} Location: {}\n   {created}",
+        location.unwrap_or_default()
+    );
+    let order_id = created["order_id"]
+        .as_str()
+        .context("order_id in the response")?
+        .to_string();
 
     step("2. cdc-relay #1 read the outbox INSERT from the WAL and published it to Kafka:");
     let codec = env.codec();
@@ -76,13 +95,26 @@ async fn run(env: &StackEnv) -> anyhow::Result<()> {
         if started.elapsed() > DEADLINE {
             bail!("no OrderCreated for {order_id} on outbox.event.order within {DEADLINE:?}");
         }
-        let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await else { continue };
+        let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await
+        else {
+            continue;
+        };
         if message.key() != Some(order_id.as_bytes()) {
             continue;
         }
         let headers: Vec<String> = message
             .headers()
-            .map(|hs| hs.iter().map(|h| format!("{}={}", h.key, String::from_utf8_lossy(h.value.unwrap_or_default()))).collect())
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        format!(
+                            "{}={}",
+                            h.key,
+                            String::from_utf8_lossy(h.value.unwrap_or_default())
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         let event: OrderCreated = codec.decode(message.payload().unwrap_or_default()).await?;
         println!(
@@ -95,8 +127,15 @@ async fn run(env: &StackEnv) -> anyhow::Result<()> {
         break;
     }
 
-    step("3. [stand-in for the payment processor, not built yet] PaymentCompleted written to the payments outbox");
-    let order: Value = http.get(format!("{api}/orders/{order_id}")).send().await?.json().await?;
+    step(
+        "3. [stand-in for the payment processor, not built yet] PaymentCompleted written to the payments outbox",
+    );
+    let order: Value = http
+        .get(format!("{api}/orders/{order_id}"))
+        .send()
+        .await?
+        .json()
+        .await?;
     let amount = Decimal::from_str(order["total_amount"].as_str().context("total_amount")?)?;
     let pool = payments_pool(env)?;
     let mut client = pool.get().await?;
@@ -119,7 +158,12 @@ async fn run(env: &StackEnv) -> anyhow::Result<()> {
     step("4. GET /orders/{id} until the order is settled");
     let started = Instant::now();
     let settled = loop {
-        let order: Value = http.get(format!("{api}/orders/{order_id}")).send().await?.json().await?;
+        let order: Value = http
+            .get(format!("{api}/orders/{order_id}"))
+            .send()
+            .await?
+            .json()
+            .await?;
         if order["status"] != "PENDING_PAYMENT" {
             break order;
         }
@@ -143,14 +187,20 @@ fn step(text: &str) {
 fn payments_pool(env: &StackEnv) -> anyhow::Result<deadpool_postgres::Pool> {
     let config: tokio_postgres::Config = env.payments_database_url.parse()?;
     let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
-    Ok(deadpool_postgres::Pool::builder(manager).max_size(1).build()?)
+    Ok(deadpool_postgres::Pool::builder(manager)
+        .max_size(1)
+        .build()?)
 }
 
 async fn wait_for_assignment(consumer: &StreamConsumer) -> anyhow::Result<()> {
     let started = Instant::now();
     // Poll (without consuming) until the group has assigned us the partitions.
     loop {
-        if consumer.assignment().map(|a| a.count() > 0).unwrap_or(false) {
+        if consumer
+            .assignment()
+            .map(|a| a.count() > 0)
+            .unwrap_or(false)
+        {
             return Ok(());
         }
         if started.elapsed() > DEADLINE {
