@@ -24,8 +24,10 @@
 //! Records acknowledged by Kafka but not yet covered by a report are published again, so
 //! duplicates are possible — and only for transactions after the last reported
 //! `confirmed_flush_lsn`. Every record carries its event id in the `id` header for consumers to
-//! deduplicate. On a failed record that was re-sent, the re-sent copy may follow later records
-//! of the same key (only after `message.timeout.ms` of broker unavailability).
+//! deduplicate. While brokers are away librdkafka retries in order without a deadline
+//! (`message.timeout.ms=0` by default), so an outage delays records but never reorders a key;
+//! only with a finite `message.timeout.ms` (set through `--kafka-option`) can a record that
+//! timed out and was re-sent by the relay follow later records of its key.
 //!
 //! **On SIGTERM** the relay stops reading the WAL, waits (bounded by `--shutdown-timeout`) for
 //! in-flight acknowledgements, sets the slot to the final flushable LSN and closes the

@@ -3,7 +3,7 @@
 //! (installed by `make up`), runs as the `postgres` OS user when the tests run as root.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::START_STACK;
@@ -23,7 +23,7 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-fn pg_command(bin: &PathBuf, tool: &str) -> Command {
+fn pg_command(bin: &Path, tool: &str) -> Command {
     if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(bin.join(tool));

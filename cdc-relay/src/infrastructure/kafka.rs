@@ -1,8 +1,9 @@
 //! [`EventSink`] over an rdkafka `FutureProducer` — the only place that touches the producer.
 //!
-//! Defaults come from `KafkaArgs::safe_producer_config` (enable.idempotence=true, acks=all,
-//! small linger.ms so librdkafka batches by load, message.timeout.ms bounding its own retries);
-//! `--kafka-option` overrides any of them.
+//! Defaults: enable.idempotence=true, acks=all, linger.ms=0 (librdkafka batches by load, no
+//! fixed timer), and message.timeout.ms=0 — librdkafka retries, in order, for as long as the
+//! brokers are away, so a broker outage never reorders a key; the relay's own re-send path is
+//! left for per-record failures. `--kafka-option` overrides any of them.
 
 use std::time::Duration;
 
@@ -30,10 +31,18 @@ impl std::fmt::Debug for KafkaSink {
     }
 }
 
+/// See the module doc.
+const PRODUCER_DEFAULTS: [(&str, &str); 4] = [
+    ("enable.idempotence", "true"),
+    ("acks", "all"),
+    ("linger.ms", "0"),
+    ("message.timeout.ms", "0"),
+];
+
 impl KafkaSink {
     pub fn new(kafka: &KafkaArgs) -> Result<Self, RelayError> {
         let producer = kafka
-            .safe_producer_config()
+            .client_config(&PRODUCER_DEFAULTS)
             .create()
             .map_err(|e| RelayError::Kafka(format!("creating the producer: {e}")))?;
         Ok(KafkaSink { producer })
