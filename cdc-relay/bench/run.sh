@@ -18,7 +18,7 @@ done
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
-PG_HOST=127.0.0.1 PG_PORT=54329
+PG_HOST=127.0.0.1 PG_PORT=${PG_PORT:-54329}
 ADMIN="postgres://postgres:postgres@$PG_HOST:$PG_PORT/postgres"
 BOOT=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
 ID=$(date +%s)

@@ -486,7 +486,7 @@ async fn role_without_replication_right_gets_a_clear_error() {
         ))
         .await
         .expect("create role");
-    let url = format!("postgres://{role}:pw@127.0.0.1:54329/{}", db.name);
+    let url = support::database_url(&role, "pw", &db.name);
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_cdc-relay"))
         .args([
             "--database-url",

@@ -23,6 +23,17 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres:postgres@127.0.0.1:54329/postgres".into())
 }
 
+/// A URL for `database` as `user:password`, on the server the admin URL points at.
+pub fn database_url(user: &str, password: &str, database: &str) -> String {
+    let admin = admin_url();
+    let host_port = admin
+        .rsplit_once('@')
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map(|(host_port, _)| host_port.to_string())
+        .unwrap_or_else(|| "127.0.0.1:54329".into());
+    format!("postgres://{user}:{password}@{host_port}/{database}")
+}
+
 pub fn bootstrap() -> String {
     std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }
@@ -56,7 +67,7 @@ impl TestDb {
             .batch_execute(&format!("CREATE DATABASE {name} OWNER pipeline"))
             .await
             .expect("create test database");
-        let url = format!("postgres://pipeline:pipeline@127.0.0.1:54329/{name}");
+        let url = database_url("pipeline", "pipeline", &name);
         let client = connect(&url).await;
         client
             .batch_execute(eventing::outbox::OUTBOX_TABLE_DDL)
