@@ -15,7 +15,9 @@
 #   Kafka       jars from Maven Central through deploy/local/pom.xml, run with the machine's Java
 #               17+; broker 127.0.0.1:9092, controller 127.0.0.1:9093; auto topic creation off.
 #   Registry    io.apicurio:apicurio-registry-app:<v>:tar.gz:all from Maven Central (Quarkus fast
-#               jar, in-memory storage), needs Java 21+; Confluent API at /apis/ccompat/v7.
+#               jar), needs Java 21+; Confluent API at /apis/ccompat/v7. Storage: the `registry`
+#               database of the same Postgres, so schema ids survive a restart (records in Kafka
+#               keep pointing at ids the registry still knows).
 #   Topics      deploy/topics.csv, the one topic list.
 #
 # Every wait polls with a deadline; on failure the log file's path and its tail are printed.
@@ -152,7 +154,7 @@ DO \$\$ BEGIN
   END IF;
 END \$\$;
 SQL
-  for db in orders payments; do
+  for db in orders payments registry; do
     if [ "$("${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]; then
       "${psql[@]}" -d postgres -c "CREATE DATABASE $db OWNER $APP_DB_USER" >>"$log" 2>&1 \
         || fail_with_log postgres "$log" "CREATE DATABASE $db failed"
@@ -309,6 +311,9 @@ registry_up() {
       -Dquarkus.http.host=127.0.0.1 -Dquarkus.http.port="$REGISTRY_PORT" \
       -Dquarkus.management.host=127.0.0.1 -Dquarkus.management.port="$REGISTRY_MANAGEMENT_PORT" \
       -Dquarkus.log.level=WARN -Dquarkus.http.access-log.enabled=false \
+      -Dapicurio.storage.kind=sql -Dapicurio.storage.sql.kind=postgresql \
+      -Dapicurio.datasource.url="jdbc:postgresql://127.0.0.1:$PG_PORT/registry" \
+      -Dapicurio.datasource.username="$APP_DB_USER" -Dapicurio.datasource.password="$APP_DB_PASSWORD" \
       -jar "$dir/quarkus-run.jar" >>"$log" 2>&1 </dev/null &
     echo $! >"$STACK_DIR/registry.pid"
   fi
