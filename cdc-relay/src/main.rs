@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cdc_relay::application::Relay;
-use cdc_relay::config::RelayArgs;
+use cdc_relay::config::{BadRowPolicyArg, RelayArgs};
 use cdc_relay::infrastructure::kafka::KafkaSink;
 use cdc_relay::infrastructure::postgres::{ConnectParams, MetadataDb};
 use cdc_relay::infrastructure::replication::{PgReplicationSource, ReplicationSettings};
@@ -14,6 +14,25 @@ use clap::Parser;
 use eventing::runtime::{
     ReadinessCheck, install_metrics, ops_router, redact_url, serve, shutdown_token,
 };
+
+/// With `--on-bad-row error-topic`, a missing error topic would make the first bad row retry
+/// forever and hold the slot (auto-creation is off): refuse to start instead, saying what to do.
+async fn require_error_topic(
+    kafka: &eventing::kafka::KafkaArgs,
+    topic: &str,
+) -> anyhow::Result<()> {
+    let (kafka, name) = (kafka.clone(), topic.to_owned());
+    let exists = tokio::task::spawn_blocking(move || eventing::kafka::topic_exists(&kafka, &name))
+        .await
+        .context("topic check panicked")?
+        .map_err(|e| anyhow::anyhow!("cannot check the error topic `{topic}`: {e}"))?;
+    anyhow::ensure!(
+        exists,
+        "the error topic `{topic}` does not exist: create it (it is in deploy/topics.csv), \
+         pass another --error-topic, or use --on-bad-row stop"
+    );
+    Ok(())
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -45,6 +64,9 @@ async fn main() -> anyhow::Result<()> {
     metadata.spawn_lag_monitor(args.lag_poll_interval, args.lag_warn_bytes, cancel.clone());
 
     let sink = KafkaSink::new(&args.kafka)?;
+    if args.on_bad_row == BadRowPolicyArg::ErrorTopic {
+        require_error_topic(&args.kafka, &args.error_topic).await?;
+    }
     let replicating = Arc::new(AtomicBool::new(false));
     let readiness: ReadinessCheck = {
         let (sink, replicating) = (sink.clone(), Arc::clone(&replicating));

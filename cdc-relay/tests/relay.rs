@@ -511,6 +511,34 @@ async fn role_without_replication_right_gets_a_clear_error() {
         .expect("drop role");
 }
 
+/// With `--on-bad-row error-topic` and no such topic (auto-create is off), the relay refuses to
+/// start and says what to do, instead of retrying the first bad row forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_error_topic_is_refused_at_start_up() {
+    let db = TestDb::create().await;
+    let missing = format!("{}.no-such-error-topic", db.topic_prefix);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_cdc-relay"))
+        .args(["--database-url", &db.url, "--slot-name", &db.slot])
+        .args([
+            "--publication",
+            &db.publication,
+            "--kafka-bootstrap-servers",
+            &support::bootstrap(),
+        ])
+        .args(["--on-bad-row", "error-topic", "--error-topic", &missing])
+        .args(["--ops-addr", &format!("127.0.0.1:{}", support::free_port())])
+        .output()
+        .await
+        .expect("run relay");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "must not start: {stderr}");
+    assert!(
+        stderr.contains(&missing) && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    db.cleanup().await;
+}
+
 /// Kafka rejects a record (its topic does not exist yet; auto-create is off): the relay keeps
 /// re-sending it, the slot never moves past it, and it is delivered once the topic appears.
 /// Exercises the failure path without stopping the shared broker.
