@@ -233,6 +233,11 @@ async fn latency(
     });
 
     let mut latencies_us: Vec<i64> = Vec::with_capacity(total as usize);
+    // Seconds since the first record at which a record took longer than SLOW_US: tells a
+    // warm-up effect (all at the start) from a periodic one (spread out).
+    const SLOW_US: i64 = 20_000;
+    let mut slow_at: Vec<u64> = Vec::new();
+    let mut first_received: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(seconds + 60);
     while (latencies_us.len() as u64) < total && Instant::now() < deadline {
         match tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
@@ -242,7 +247,12 @@ async fn latency(
                     .payload()
                     .and_then(|p| std::str::from_utf8(p.get(..16)?).ok()?.parse().ok());
                 if let Some(written) = written {
-                    latencies_us.push(received - written);
+                    let latency = received - written;
+                    let since_first = first_received.get_or_insert_with(Instant::now).elapsed();
+                    if latency > SLOW_US {
+                        slow_at.push(since_first.as_secs());
+                    }
+                    latencies_us.push(latency);
                 }
             }
             Ok(Err(e)) => bail!("consume {topic_owned}: {e}"),
@@ -265,6 +275,11 @@ async fn latency(
         q(0.99),
         q(0.999),
         q(1.0)
+    );
+    slow_at.dedup();
+    println!(
+        "records over {} ms arrived in second(s) {slow_at:?} of the run",
+        SLOW_US / 1000
     );
     println!("histogram (ms, upper bound: count)");
     let mut bound = 1.0_f64;
