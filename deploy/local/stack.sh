@@ -318,6 +318,10 @@ registry_up() {
     echo $! >"$STACK_DIR/registry.pid"
   fi
   wait_until 120 registry_ready || fail_with_log registry "$log" "no answer on /apis/ccompat/v7/subjects"
+  # The registry enforces what schemas/ promises: every new version is FULL_TRANSITIVE compatible.
+  curl -sf -o /dev/null -X PUT -H 'Content-Type: application/vnd.schemaregistry.v1+json' \
+    --data '{"compatibility": "FULL_TRANSITIVE"}' "http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7/config" \
+    || fail_with_log registry "$log" "setting the global compatibility level failed"
 }
 
 # ---------------------------------------------------------------- stop

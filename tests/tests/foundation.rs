@@ -280,3 +280,40 @@ async fn eventually_polls_until_the_value_appears() {
     .await;
     assert_eq!(value, 3);
 }
+
+#[tokio::test]
+async fn registry_rejects_a_version_that_breaks_consumers() {
+    let env = StackEnv::from_env();
+    let http = reqwest::Client::new();
+    let config: serde_json::Value = http
+        .get(format!("{}/config", env.schema_registry_url))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("registry unreachable ({e}); {START_STACK}"))
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(config["compatibilityLevel"], "FULL_TRANSITIVE", "{config}");
+
+    let subject = format!("test.compat.T{}", Uuid::new_v4().simple());
+    let register = |field_type: &str| {
+        let schema = serde_json::json!({"type": "record", "name": "T", "namespace": "test.compat",
+            "fields": [{"name": "a", "type": field_type}]});
+        http.post(format!(
+            "{}/subjects/{subject}/versions",
+            env.schema_registry_url
+        ))
+        .header("Content-Type", "application/vnd.schemaregistry.v1+json")
+        .json(&serde_json::json!({"schema": schema.to_string()}))
+        .send()
+    };
+    assert!(
+        register("int")
+            .await
+            .expect("first version")
+            .status()
+            .is_success()
+    );
+    let breaking = register("string").await.expect("answer");
+    assert_eq!(breaking.status(), 409, "int -> string must be refused");
+}
