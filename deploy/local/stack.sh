@@ -104,8 +104,11 @@ pg_home() {
 pg_up() {
   ensure_postgres_installed
   local bin home data log
-  bin="$(pg_bin_dir)"; home="$(pg_home)"; data="$home/data"; log="$LOG_DIR/postgres.log"
+  bin="$(pg_bin_dir)"; home="$(pg_home)"; data="$home/data"
+  # The server writes its log itself, so the log lives where the postgres user can write.
+  log="$home/postgres.log"
   touch "$log"; [ "$(id -u)" = 0 ] && chown postgres:postgres "$log"
+  [ "$log" -ef "$LOG_DIR/postgres.log" ] || ln -sfn "$log" "$LOG_DIR/postgres.log"
   printf '%s' "$home" >"$STACK_DIR/postgres.home"
   if [ ! -f "$data/PG_VERSION" ]; then
     say "initdb $data"
