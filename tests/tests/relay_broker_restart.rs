@@ -1,5 +1,7 @@
 //! cdc-relay survives a broker crash mid-stream: rows committed before, during and after the
 //! outage all reach Kafka (at least once), on a private broker this test kills and restarts.
+//! While the broker is away the relay holds at most `--max-in-flight` records and stops
+//! reading the WAL: memory stays bounded.
 
 mod common;
 
@@ -11,6 +13,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 const ROWS_PER_PHASE: usize = 300;
+const MAX_IN_FLIGHT: usize = 100;
 
 fn database_url(base: &str, database: &str) -> String {
     let (prefix, _) = base.rsplit_once('/').expect("URL has a database part");
@@ -41,7 +44,14 @@ async fn rows_committed_around_a_broker_crash_all_arrive() {
         .expect("topic on the private broker");
 
     let slot = format!("s_{}", Uuid::new_v4().simple());
-    let relay = start_relay(&db_url, &broker.bootstrap(), &slot).await;
+    let max_in_flight = MAX_IN_FLIGHT.to_string();
+    let relay = start_relay(
+        &db_url,
+        &broker.bootstrap(),
+        &slot,
+        &["--max-in-flight", &max_in_flight],
+    )
+    .await;
 
     let mut expected: HashSet<Uuid> = insert_rows(&db, &aggregate_type, ROWS_PER_PHASE)
         .await
@@ -49,6 +59,29 @@ async fn rows_committed_around_a_broker_crash_all_arrive() {
         .collect();
     broker.kill();
     expected.extend(insert_rows(&db, &aggregate_type, ROWS_PER_PHASE).await);
+    // More rows wait in the WAL than may be in flight: the relay fills up to the bound and stops.
+    let bound = MAX_IN_FLIGHT as f64;
+    let mut peak = 0.0_f64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let in_flight = relay
+            .metric("cdc_relay_in_flight_records")
+            .await
+            .unwrap_or(0.0);
+        peak = peak.max(in_flight);
+        assert!(
+            peak <= bound,
+            "{peak} records in flight, bound {MAX_IN_FLIGHT}"
+        );
+        if in_flight >= bound {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "in-flight never reached the bound (peak {peak})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     broker.resume().await;
     expected.extend(insert_rows(&db, &aggregate_type, ROWS_PER_PHASE).await);
     await_all_ids(

@@ -29,7 +29,7 @@ async fn rows_committed_around_a_postgres_crash_all_arrive() {
     db.batch_execute(eventing::outbox::OUTBOX_TABLE_DDL)
         .await
         .expect("outbox table");
-    let relay = start_relay(&db_url, &env.kafka_bootstrap_servers, "pg_crash_relay").await;
+    let relay = start_relay(&db_url, &env.kafka_bootstrap_servers, "pg_crash_relay", &[]).await;
 
     let mut expected: HashSet<Uuid> = insert_rows(&db, &aggregate_type, ROWS_PER_PHASE)
         .await

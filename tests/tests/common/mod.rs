@@ -33,12 +33,34 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
-/// Start cdc-relay against `db_url` and `bootstrap`; returns once /readyz answers 200.
+/// A started relay process and its ops port.
+pub(crate) struct Relay {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) ops_port: u16,
+}
+
+impl Relay {
+    /// The value of an unlabelled gauge or counter from /metrics.
+    pub(crate) async fn metric(&self, name: &str) -> Option<f64> {
+        let url = format!("http://127.0.0.1:{}/metrics", self.ops_port);
+        let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(name)
+                    .and_then(|rest| rest.strip_prefix(' '))
+            })
+            .and_then(|value| value.trim().parse().ok())
+    }
+}
+
+/// Start cdc-relay against `db_url` and `bootstrap` (plus `extra` flags); returns once /readyz
+/// answers 200.
 pub(crate) async fn start_relay(
     db_url: &str,
     bootstrap: &str,
     slot: &str,
-) -> tokio::process::Child {
+    extra: &[&str],
+) -> Relay {
     let ops_port = free_port();
     let log_path = std::env::temp_dir().join(unique("relay-e2e.log"));
     let log = std::fs::File::create(&log_path).expect("log");
@@ -63,6 +85,7 @@ pub(crate) async fn start_relay(
             "--log-format",
             "json",
         ])
+        .args(extra)
         .stdout(Stdio::from(log.try_clone().expect("dup")))
         .stderr(Stdio::from(log))
         .kill_on_drop(true)
@@ -84,11 +107,12 @@ pub(crate) async fn start_relay(
         },
     )
     .await;
-    child
+    Relay { child, ops_port }
 }
 
 /// SIGTERM the relay and require a clean exit.
-pub(crate) async fn stop_relay(mut relay: tokio::process::Child) {
+pub(crate) async fn stop_relay(relay: Relay) {
+    let mut relay = relay.child;
     let pid = relay.id().expect("relay running").to_string();
     std::process::Command::new("kill")
         .args(["-TERM", &pid])
