@@ -13,7 +13,6 @@ use crate::{START_STACK, eventually};
 pub struct PrivateKafka {
     dir: PathBuf,
     pub port: u16,
-    controller_port: u16,
     child: Option<Child>,
 }
 
@@ -93,7 +92,6 @@ impl PrivateKafka {
         let mut broker = Self {
             dir,
             port,
-            controller_port,
             child: None,
         };
         broker.resume().await;
@@ -140,7 +138,6 @@ impl PrivateKafka {
             let _ = child.kill();
             let _ = child.wait();
         }
-        let _ = self.controller_port;
     }
 }
 

@@ -359,9 +359,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::domain::pgoutput::{
-        Column, Insert, Relation, RelationId, ReplicaIdentity, TupleData, TupleValue,
-    };
+    use crate::domain::pgoutput::{Insert, RelationId, TupleData, TupleValue};
     use crate::domain::relation_cache::{BYTEA_OID, RelationCache};
 
     const UUID_OID: u32 = 2950;
@@ -384,21 +382,7 @@ mod tests {
 
     fn row_with(columns: &[(&str, u32)], values: &[Option<&str>]) -> Row {
         let mut cache = RelationCache::new();
-        cache.upsert(Relation {
-            id: RelationId(1),
-            namespace: "public".into(),
-            name: "outbox".into(),
-            replica_identity: ReplicaIdentity::Default,
-            columns: columns
-                .iter()
-                .map(|&(name, type_oid)| Column {
-                    flags: 0,
-                    name: name.into(),
-                    type_oid,
-                    type_modifier: -1,
-                })
-                .collect(),
-        });
+        cache.upsert(crate::domain::relation_cache::tests::relation(1, columns));
         let values = values
             .iter()
             .map(|value| match value {

@@ -294,7 +294,7 @@ fn decode_escape_sequence(after_backslash: &[u8]) -> Option<(u8, usize)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use proptest::prelude::*;
 
     use super::*;
@@ -302,7 +302,8 @@ mod tests {
 
     const TEXT_OID: u32 = 25;
 
-    fn relation(id: u32, columns: &[(&str, u32)]) -> Relation {
+    /// A `public.outbox` relation with the given columns; shared by the domain's tests.
+    pub(crate) fn relation(id: u32, columns: &[(&str, u32)]) -> Relation {
         Relation {
             id: RelationId(id),
             namespace: "public".into(),
