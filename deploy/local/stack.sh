@@ -157,7 +157,7 @@ DO \$\$ BEGIN
   END IF;
 END \$\$;
 SQL
-  for db in orders payments registry; do
+  for db in orders payments gateway registry; do
     if [ "$("${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]; then
       "${psql[@]}" -d postgres -c "CREATE DATABASE $db OWNER $APP_DB_USER" >>"$log" 2>&1 \
         || fail_with_log postgres "$log" "CREATE DATABASE $db failed"
@@ -281,8 +281,9 @@ topics_admin() {
 }
 
 topics_up() {
-  local log="$LOG_DIR/topics.log" existing name partitions retention cleanup _purpose
+  local log="$LOG_DIR/topics.log" existing described name partitions retention cleanup _purpose
   existing="$(topics_admin --list 2>>"$log")" || fail_with_log kafka "$log" "listing topics failed"
+  described="$(topics_admin --describe 2>>"$log" | grep 'PartitionCount' || true)"
   while IFS=, read -r name partitions retention cleanup _purpose; do
     case "$name" in ''|'#'*) continue ;; esac
     if ! grep -qx "$name" <<<"$existing"; then
@@ -291,6 +292,16 @@ topics_up() {
         --replication-factor 1 --config "retention.ms=$retention" \
         --config "cleanup.policy=$cleanup" >>"$log" 2>&1 \
         || fail_with_log kafka "$log" "creating topic $name failed"
+    else
+      # A topic list edit that adds partitions reaches a running stack too (Kafka can only grow
+      # a topic's partition count; a shrink needs `make down`, a wipe of .stack/, `make up`).
+      local have
+      have="$(grep -P "^Topic: \Q$name\E\t" <<<"$described" | grep -o 'PartitionCount: *[0-9]*' | grep -o '[0-9]*$' || true)"
+      if [ -n "$have" ] && [ "$have" -lt "$partitions" ]; then
+        say "topic $name: $have -> $partitions partitions"
+        topics_admin --alter --topic "$name" --partitions "$partitions" >>"$log" 2>&1 \
+          || fail_with_log kafka "$log" "growing topic $name failed"
+      fi
     fi
   done <"$TOPICS_FILE"
 }
@@ -346,6 +357,7 @@ print_env() {
   cat <<EOF
 ORDERS_DATABASE_URL=postgres://$APP_DB_USER:$APP_DB_PASSWORD@127.0.0.1:$PG_PORT/orders
 PAYMENTS_DATABASE_URL=postgres://$APP_DB_USER:$APP_DB_PASSWORD@127.0.0.1:$PG_PORT/payments
+GATEWAY_DATABASE_URL=postgres://$APP_DB_USER:$APP_DB_PASSWORD@127.0.0.1:$PG_PORT/gateway
 POSTGRES_ADMIN_URL=postgres://postgres:$ADMIN_DB_PASSWORD@127.0.0.1:$PG_PORT/postgres
 KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT
 SCHEMA_REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7
