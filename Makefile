@@ -26,7 +26,7 @@ fmt:
 	cargo fmt --all -- --check
 
 check-layers:
-	bash scripts/check-layers.sh
+	python3 scripts/check_layers.py
 
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use eventing::kafka::KafkaArgs;
-use eventing::runtime::LogArgs;
+use service_kit::LogArgs;
 
 use crate::application::{BadRowPolicy, RelaySettings};
 use crate::domain::outbox_routing::{

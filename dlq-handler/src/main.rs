@@ -5,7 +5,7 @@
 
 use clap::Parser;
 use eventing::kafka::KafkaArgs;
-use eventing::runtime::LogArgs;
+use service_kit::LogArgs;
 use std::net::SocketAddr;
 
 /// Turns dead letters of the payment processor into PaymentFailed events that flow back to the order service.
@@ -33,6 +33,6 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     config.log.init();
     tracing::info!(kafka = %config.kafka.kafka_bootstrap_servers, registry = %config.schema_registry_url, "starting");
-    eventing::runtime::run_ops_only("dlq-handler", config.ops_addr).await?;
+    service_kit::run_ops_only("dlq-handler", config.ops_addr).await?;
     Ok(())
 }

@@ -9,12 +9,12 @@
 //! * Bad bytes never panic: each failure is a [`CodecError`] whose [`ErrorKind`](crate::ErrorKind)
 //!   tells whether to retry (registry down) or dead-letter (everything about the bytes).
 
-use crate::contracts::AvroEvent;
 use crate::error::CodecError;
 use crate::wire_format;
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
+use contracts::AvroEvent;
 use schema_registry_converter::async_impl::schema_registry::{
     SrSettings, get_schema_by_id, post_schema,
 };
@@ -182,7 +182,7 @@ pub fn decode_datum<E: AvroEvent>(writer: &Schema, datum: &[u8]) -> Result<E, Co
         )));
     }
     // Schema resolution (writer -> reader) after widening decimals; see `MONEY_BYTES`.
-    let resolved = crate::contracts::widen_decimals(written)
+    let resolved = contracts::widen_decimals(written)
         .resolve(E::avro_schema())
         .map_err(|e| CodecError::IncompatibleSchema {
             writer: writer_name.clone(),

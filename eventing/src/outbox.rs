@@ -7,8 +7,8 @@
 //! Consequence: to replay events, read Kafka (or the WAL), not the table.
 
 use crate::codec::AvroCodec;
-use crate::domain_event::DomainEvent;
 use crate::error::CodecError;
+use contracts::domain_event::DomainEvent;
 use uuid::Uuid;
 
 /// DDL of the outbox table; services run it from their migrations.

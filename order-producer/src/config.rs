@@ -5,7 +5,7 @@ use crate::infrastructure::http::DEFAULT_MAX_BODY_BYTES;
 use crate::infrastructure::idempotency_cleanup::IdempotencyCleanupSettings;
 use clap::Parser;
 use eventing::kafka::KafkaArgs;
-use eventing::runtime::LogArgs;
+use service_kit::LogArgs;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;

@@ -3,8 +3,8 @@
 
 use anyhow::Context;
 use clap::Parser;
-use eventing::runtime::{install_metrics, redact_url, serve, shutdown_token};
-use eventing::{AvroCodec, ErrorKind, contracts::OrderCreated};
+use contracts::{ErrorKind, OrderCreated};
+use eventing::AvroCodec;
 use order_producer::application::OrderService;
 use order_producer::application::ports::{SystemClock, UuidV7Ids};
 use order_producer::config::Config;
@@ -16,6 +16,7 @@ use order_producer::infrastructure::kafka::{
 use order_producer::infrastructure::postgres::{
     PgOrderRepository, PgOutboxWriter, PgSettings, connect_pool, run_migrations,
 };
+use service_kit::{install_metrics, redact_url, serve, shutdown_token};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;

@@ -3,7 +3,7 @@
 
 mod support;
 
-use eventing::contracts::PaymentCompleted;
+use contracts::PaymentCompleted;
 use eventing::kafka::{KafkaArgs, create_topic};
 use order_producer::application::PlaceOrderCommand;
 use order_producer::domain::{Currency, CustomerId, OrderLine, Quantity, Sku, UnitPrice};

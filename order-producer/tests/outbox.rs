@@ -4,7 +4,7 @@
 mod support;
 
 use axum::http::StatusCode;
-use eventing::contracts::OrderCreated;
+use contracts::OrderCreated;
 use order_producer::application::ports::{OutboxPort, SystemClock, UuidV7Ids};
 use order_producer::application::{OrderService, PlaceOrderCommand, ServiceError, StoreError};
 use order_producer::domain::{Currency, CustomerId, OrderLine, Quantity, Sku, UnitPrice};

@@ -3,13 +3,13 @@
 
 mod support;
 
-use eventing::contracts::{FailureReason, PaymentCompleted, PaymentFailed};
-use eventing::runtime::install_metrics;
+use contracts::{FailureReason, PaymentCompleted, PaymentFailed};
 use order_producer::application::{ApplyOutcome, PaymentResult, PlaceOrderCommand};
 use order_producer::domain::{
     Currency, CustomerId, OrderLine, OrderStatus, Quantity, Sku, UnitPrice,
 };
 use rust_decimal::Decimal;
+use service_kit::install_metrics;
 use support::*;
 use uuid::Uuid;
 

@@ -5,7 +5,7 @@
 
 use clap::Parser;
 use eventing::kafka::KafkaArgs;
-use eventing::runtime::LogArgs;
+use service_kit::LogArgs;
 use std::net::SocketAddr;
 
 /// Consumes OrderCreated events, charges the payment gateway idempotently, retries transient failures through retry topics and dead-letters the rest.
@@ -37,6 +37,6 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     config.log.init();
     tracing::info!(kafka = %config.kafka.kafka_bootstrap_servers, registry = %config.schema_registry_url, "starting");
-    eventing::runtime::run_ops_only("payment-processor", config.ops_addr).await?;
+    service_kit::run_ops_only("payment-processor", config.ops_addr).await?;
     Ok(())
 }

@@ -65,7 +65,7 @@ pub async fn connect_postgres(url: &str) -> tokio_postgres::Client {
         .unwrap_or_else(|e| {
             panic!(
                 "PostgreSQL at {} is unreachable ({e}); {START_STACK}",
-                eventing::runtime::redact_url(url)
+                service_kit::redact_url(url)
             )
         });
     tokio::spawn(connection);

@@ -2,8 +2,8 @@
 //! headers through the real broker, every contract through the real registry, and bad bytes.
 
 use chrono::{TimeZone, Utc};
+use contracts::{FailureReason, LineItem, OrderCreated, PaymentCompleted, PaymentFailed};
 use e2e_tests::{START_STACK, StackEnv, connect_postgres, eventually, unique};
-use eventing::contracts::{FailureReason, LineItem, OrderCreated, PaymentCompleted, PaymentFailed};
 use eventing::{CodecError, ErrorKind};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};

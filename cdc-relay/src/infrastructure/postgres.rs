@@ -44,7 +44,7 @@ pub struct ConnectParams {
 impl std::fmt::Debug for ConnectParams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectParams")
-            .field("url", &eventing::runtime::redact_url(&self.url))
+            .field("url", &service_kit::redact_url(&self.url))
             .finish()
     }
 }

@@ -2,7 +2,7 @@
 //! or registry unreachable) or [`ErrorKind::Permanent`] (the input or stored data is wrong).
 
 use crate::domain::FieldError;
-use eventing::{CodecError, ErrorKind};
+use contracts::{CodecError, ErrorKind};
 use uuid::Uuid;
 
 /// A failure of a storage port (repository, outbox).

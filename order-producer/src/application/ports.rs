@@ -11,7 +11,7 @@ use super::service::PlacedOrder;
 use super::views::OrderView;
 use crate::domain::{Order, StatusChange};
 use chrono::{DateTime, Utc};
-use eventing::contracts::OrderCreated;
+use contracts::OrderCreated;
 use std::future::Future;
 use uuid::Uuid;
 

@@ -11,7 +11,7 @@ use crate::domain::{
     PaymentOutcome,
 };
 use chrono::{DateTime, Utc};
-use eventing::contracts::{PaymentCompleted, PaymentFailed};
+use contracts::{PaymentCompleted, PaymentFailed};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

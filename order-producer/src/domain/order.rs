@@ -5,8 +5,8 @@
 use super::status::{IllegalTransition, OrderStatus};
 use super::values::{Currency, CustomerId, FieldError, MAX_ITEMS, Quantity, Sku, UnitPrice};
 use chrono::{DateTime, Utc};
-use eventing::contracts::{LineItem, OrderCreated};
-use eventing::domain_event::RecordedEvents;
+use contracts::domain_event::RecordedEvents;
+use contracts::{LineItem, OrderCreated};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 

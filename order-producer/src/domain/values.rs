@@ -15,7 +15,7 @@ pub const MAX_QUANTITY: i64 = 10_000;
 /// Highest unit price, in currency units.
 pub const MAX_UNIT_PRICE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
 /// Most digits after the decimal point: the contracts carry money as decimal(19,4).
-pub const MAX_PRICE_SCALE: u32 = eventing::contracts::MONEY_SCALE;
+pub const MAX_PRICE_SCALE: u32 = contracts::MONEY_SCALE;
 
 /// One invalid input field: where (`field`, a JSON path such as `items[2].quantity`), what kind of
 /// problem (`code`, stable, machine-readable) and a sentence for humans (`message`).

@@ -8,7 +8,6 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
 use deadpool_postgres::Pool;
 use eventing::AvroCodec;
-use eventing::runtime::install_metrics;
 use http_body_util::BodyExt;
 use order_producer::application::OrderService;
 use order_producer::application::ports::{SystemClock, UuidV7Ids};
@@ -18,6 +17,7 @@ use order_producer::infrastructure::http::{
 use order_producer::infrastructure::postgres::{
     PgOrderRepository, PgOutboxWriter, PgSettings, connect_pool, run_migrations,
 };
+use service_kit::install_metrics;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,7 +46,7 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
         .unwrap_or_else(|e| {
             panic!(
                 "Postgres at {} unreachable ({e}): {START_STACK}",
-                eventing::runtime::redact_url(url)
+                service_kit::redact_url(url)
             )
         });
     tokio::spawn(connection);
@@ -58,7 +58,7 @@ pub async fn codec() -> AvroCodec {
     let url = registry_url();
     let codec = AvroCodec::new(&url).expect("registry URL is valid");
     codec
-        .register::<eventing::contracts::OrderCreated>()
+        .register::<contracts::OrderCreated>()
         .await
         .unwrap_or_else(|e| panic!("schema registry at {url} unreachable ({e}): {START_STACK}"));
     codec

@@ -8,8 +8,8 @@
 
 use anyhow::{Context, bail};
 use chrono::Utc;
+use contracts::{OrderCreated, PaymentCompleted};
 use e2e_tests::StackEnv;
-use eventing::contracts::{OrderCreated, PaymentCompleted};
 use eventing::outbox::{OUTBOX_TABLE_DDL, OutboxMessage, write_outbox};
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};

@@ -103,7 +103,7 @@ pub(super) async fn openapi_json(
     Json((*doc).clone())
 }
 
-// The ops routes come from `eventing::runtime::ops_router`; these functions only document them.
+// The ops routes come from `service_kit::ops_router`; these functions only document them.
 
 /// Liveness: the process answers.
 #[utoipa::path(get, path = "/healthz", tag = "operations",

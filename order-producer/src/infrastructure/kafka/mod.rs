@@ -12,7 +12,7 @@
 use crate::application::ports::{Clock, IdGenerator, OrderRepository};
 use crate::application::{OrderService, PaymentResult, ServiceError};
 use async_trait::async_trait;
-use eventing::contracts::{AvroEvent, PaymentCompleted, PaymentFailed};
+use contracts::{AvroEvent, PaymentCompleted, PaymentFailed};
 use eventing::kafka::{
     ConsumedRecord, ConsumerRuntime, DeadLetter, HandlerError, KafkaArgs, RecordHandler,
 };

@@ -5,8 +5,8 @@
 use super::errors::pg_error;
 use crate::application::StoreError;
 use crate::application::ports::OutboxPort;
+use contracts::OrderCreated;
 use eventing::AvroCodec;
-use eventing::contracts::OrderCreated;
 use eventing::outbox::{OutboxMessage, write_outbox};
 
 /// Writes `OrderCreated` events as outbox rows.

@@ -23,7 +23,7 @@ pub struct PgSettings {
 impl std::fmt::Debug for PgSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgSettings")
-            .field("url", &eventing::runtime::redact_url(&self.url))
+            .field("url", &service_kit::redact_url(&self.url))
             .field("pool_size", &self.pool_size)
             .field("timeout", &self.timeout)
             .field("schema", &self.schema)

@@ -11,8 +11,8 @@ use crate::domain::{
     Currency, CustomerId, Order, OrderLine, OrderStatus, Quantity, Sku, StatusChange, UnitPrice,
 };
 use chrono::{DateTime, Utc};
+use contracts::OrderCreated;
 use deadpool_postgres::{GenericClient, Object, Pool, Transaction};
-use eventing::contracts::OrderCreated;
 use rust_decimal::Decimal;
 use std::sync::Arc;
 use tokio_postgres::Row;

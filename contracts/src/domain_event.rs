@@ -4,7 +4,7 @@
 //! aggregate); the application layer drains them after saving and hands them to the outbox in
 //! the same database transaction.
 
-use crate::contracts::{AvroEvent, OrderCreated, PaymentCompleted, PaymentFailed};
+use crate::{AvroEvent, OrderCreated, PaymentCompleted, PaymentFailed};
 use uuid::Uuid;
 
 /// An event that leaves its service through the outbox.

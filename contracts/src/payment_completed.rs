@@ -45,7 +45,7 @@ pub struct PaymentCompleted {
 
 impl AvroEvent for PaymentCompleted {
     const FULL_NAME: &'static str = "orderpipeline.events.PaymentCompleted";
-    const SCHEMA_TEXT: &'static str = include_str!("../../../schemas/payment_completed.avsc");
+    const SCHEMA_TEXT: &'static str = include_str!("../../schemas/payment_completed.avsc");
     derived_schema!(PaymentCompleted);
 
     fn to_avro_value(&self) -> Result<Value, CodecError> {

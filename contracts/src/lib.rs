@@ -1,4 +1,12 @@
-//! The Avro contracts of the pipeline as Rust types, pure (no I/O).
+//! `contracts` — the Avro contracts of the pipeline as Rust types, pure (no I/O crate anywhere in
+//! this crate's dependency tree, which `scripts/check_layers.py` enforces), so every service's
+//! `domain/` may use them.
+//!
+//! What lives here: the event types ([`OrderCreated`], [`PaymentCompleted`], [`PaymentFailed`]),
+//! their conversion to and from Avro values, [`domain_event`] (what an aggregate records before
+//! the outbox writer encodes it), and the workspace's one error classification
+//! ([`ErrorKind`]: transient → retry, permanent → dead letter) with the codec's typed errors.
+//! Encoding to bytes with a registry-assigned schema id is `eventing::AvroCodec`'s job.
 //!
 //! Each type derives its Avro schema (`apache_avro::AvroSchema`); a test proves the derived schema
 //! equals the published `.avsc` in `schemas/`, docs included, so the code and the contract cannot
@@ -9,20 +17,22 @@
 //! record name, e.g. `orderpipeline.events.OrderCreated`), because one topic carries several event
 //! types and the outbox writer encodes before the topic is known.
 
+pub mod domain_event;
+pub mod error;
 mod logical_types;
 mod order_created;
 mod payment_completed;
 mod payment_failed;
 mod value_access;
 
-pub(crate) use logical_types::widen_decimals;
+pub use logical_types::widen_decimals;
 pub use logical_types::{MONEY_PRECISION, MONEY_SCALE};
 pub use order_created::{LineItem, OrderCreated};
 pub use payment_completed::PaymentCompleted;
 pub use payment_failed::{FailureReason, PaymentFailed};
 
-use crate::error::CodecError;
 use apache_avro::{Schema, types::Value};
+pub use error::{CodecError, ErrorKind};
 
 /// An event type with a published Avro contract.
 pub trait AvroEvent: Sized + Send + Sync + 'static {

@@ -108,7 +108,7 @@ pub struct PaymentFailed {
 
 impl AvroEvent for PaymentFailed {
     const FULL_NAME: &'static str = "orderpipeline.events.PaymentFailed";
-    const SCHEMA_TEXT: &'static str = include_str!("../../../schemas/payment_failed.avsc");
+    const SCHEMA_TEXT: &'static str = include_str!("../../schemas/payment_failed.avsc");
     derived_schema!(PaymentFailed);
 
     fn to_avro_value(&self) -> Result<Value, CodecError> {

@@ -70,7 +70,7 @@ pub(crate) fn money_to_avro(
 pub(crate) const MONEY_BYTES: usize = 9;
 
 /// Sign-extend every decimal in a decoded value to 16 bytes (see [`MONEY_BYTES`]).
-pub(crate) fn widen_decimals(value: apache_avro::types::Value) -> apache_avro::types::Value {
+pub fn widen_decimals(value: apache_avro::types::Value) -> apache_avro::types::Value {
     use apache_avro::types::Value;
     match value {
         Value::Decimal(d) => match <Vec<u8>>::try_from(&d) {

@@ -108,7 +108,7 @@ impl OrderCreated {
 
 impl AvroEvent for OrderCreated {
     const FULL_NAME: &'static str = "orderpipeline.events.OrderCreated";
-    const SCHEMA_TEXT: &'static str = include_str!("../../../schemas/order_created.avsc");
+    const SCHEMA_TEXT: &'static str = include_str!("../../schemas/order_created.avsc");
     derived_schema!(OrderCreated);
 
     fn to_avro_value(&self) -> Result<Value, CodecError> {
