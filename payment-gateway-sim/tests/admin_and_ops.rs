@@ -4,7 +4,7 @@
 mod support;
 
 use serde_json::json;
-use support::{charge_body, start_gateway, unique_key};
+use support::{charge_body, start_gateway, start_gateway_without_database, unique_key};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -138,4 +138,20 @@ async fn health_readiness_and_metrics_are_served() {
         metrics.contains("payment_gateway_sim_request_duration_seconds"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_answers_503_json_with_retry_after() {
+    let gateway = start_gateway_without_database().await;
+    let body = charge_body(Uuid::new_v4(), "cust-db-down", "1.00");
+    let answer = gateway.charge(&unique_key(), &body).await;
+    assert_eq!(answer.status, 503, "{:?}", answer.body);
+    assert_eq!(answer.body["error"]["code"], "ledger_unavailable");
+    assert_eq!(answer.retry_after.as_deref(), Some("1"));
+    let ready = gateway.send(gateway.http.get(gateway.url("/readyz"))).await;
+    assert_eq!(ready.status, 503);
+    let summary = gateway
+        .send(gateway.http.get(gateway.url("/v1/ledger/summary")))
+        .await;
+    assert_eq!(summary.status, 503);
 }

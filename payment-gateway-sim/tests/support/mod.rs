@@ -48,6 +48,22 @@ pub async fn start_gateway() -> Gateway {
             redact_url(&url)
         )
     });
+    serve_pool(pool).await
+}
+
+/// A simulator whose database is unreachable (nothing listens on the port).
+pub async fn start_gateway_without_database() -> Gateway {
+    let pool = connect_pool(&PgSettings {
+        url: "postgres://pipeline:pipeline@127.0.0.1:1/gateway".into(),
+        pool_size: 2,
+        timeout: Duration::from_millis(500),
+        synchronous_commit: SynchronousCommit::Off,
+    })
+    .expect("the URL is valid");
+    serve_pool(pool).await
+}
+
+async fn serve_pool(pool: deadpool_postgres::Pool) -> Gateway {
     let service = Arc::new(GatewayService::new(
         PgLedger::new(pool),
         BehaviourSwitch::new(Behaviour::default()),
