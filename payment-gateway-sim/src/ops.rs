@@ -1,7 +1,7 @@
 //! The one place that uses the workspace's shared service runtime (logs, shutdown token,
 //! `/healthz` `/readyz` `/metrics`), so moving that runtime to another crate is a change here.
 
-pub use eventing::runtime::{
+pub use service_kit::{
     LogArgs, ReadinessCheck, install_metrics, ops_router, redact_url, serve, shutdown_token,
 };
 
