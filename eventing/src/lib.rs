@@ -18,6 +18,7 @@ pub mod codec;
 pub mod error;
 pub mod kafka;
 pub mod outbox;
+pub mod postgres;
 pub mod wire_format;
 
 pub use codec::AvroCodec;

@@ -1,0 +1,173 @@
+//! Postgres plumbing every service shares: the connection pool and the classification of
+//! database errors into the workspace's [`ErrorKind`] (SQLSTATE decides, never message text).
+//!
+//! The pool makes connections on demand and drops broken ones on recycle, so a service recovers
+//! by itself after the database was down. Passwords never reach a log: [`PgSettings`]'s `Debug`
+//! prints the URL redacted.
+
+use crate::error::ErrorKind;
+use deadpool_postgres::{
+    Manager, ManagerConfig, Pool, PoolConfig, PoolError, RecyclingMethod, Runtime, Timeouts,
+};
+use std::str::FromStr;
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+/// How to reach a service's database.
+#[derive(Clone)]
+pub struct PgSettings {
+    /// `postgres://user:password@host:port/db` (never logged as is).
+    pub url: String,
+    /// Shown in `pg_stat_activity`.
+    pub application_name: String,
+    pub pool_size: usize,
+    /// Bound on connecting and on waiting for a free connection.
+    pub timeout: Duration,
+    /// Use this schema (`search_path`) instead of the default: tests isolate themselves this way.
+    pub schema: Option<String>,
+}
+
+impl std::fmt::Debug for PgSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSettings")
+            .field("url", &service_kit::redact_url(&self.url))
+            .field("application_name", &self.application_name)
+            .field("pool_size", &self.pool_size)
+            .field("timeout", &self.timeout)
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+/// Build the pool (no connection is made yet).
+pub fn connect_pool(settings: &PgSettings) -> Result<Pool, String> {
+    let mut config = tokio_postgres::Config::from_str(&settings.url)
+        .map_err(|e| format!("invalid database URL: {e}"))?;
+    config
+        .application_name(&settings.application_name)
+        .connect_timeout(settings.timeout)
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(30));
+    if let Some(schema) = &settings.schema {
+        config.options(format!("-c search_path={schema}"));
+    }
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool_config = PoolConfig {
+        max_size: settings.pool_size.max(1),
+        timeouts: Timeouts {
+            wait: Some(settings.timeout),
+            create: Some(settings.timeout),
+            recycle: Some(settings.timeout),
+        },
+        ..PoolConfig::default()
+    };
+    Pool::builder(manager)
+        .config(pool_config)
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| format!("cannot build the connection pool: {e}"))
+}
+
+/// SQLSTATE classes and codes after which the same statement can succeed later.
+pub fn is_transient_sqlstate(code: &str) -> bool {
+    code.starts_with("08") // connection exception
+        || code.starts_with("53") // insufficient resources
+        || code.starts_with("57P") // admin / crash shutdown, cannot connect now
+        || code.starts_with("58") // system error (I/O)
+        || code == "40001" // serialization failure
+        || code == "40P01" // deadlock detected
+        || code == "55P03" // lock not available
+        || code == "57014" // query canceled (statement timeout)
+}
+
+/// Classify a driver error: SQLSTATE decides; without one it is a connection-level failure
+/// (closed, I/O, timeout), which is transient.
+pub fn pg_error_kind(err: &tokio_postgres::Error) -> ErrorKind {
+    match err.as_db_error() {
+        Some(db) if !is_transient_sqlstate(db.code().code()) => ErrorKind::Permanent,
+        _ => ErrorKind::Transient,
+    }
+}
+
+/// Every pool failure (timeout, cannot connect, closed) is transient unless the database itself
+/// rejected the statement.
+pub fn pool_error_kind(err: &PoolError) -> ErrorKind {
+    match err {
+        PoolError::Backend(e) => pg_error_kind(e),
+        _ => ErrorKind::Transient,
+    }
+}
+
+/// Why migrations could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error("database unavailable while migrating: {0}")]
+    Unavailable(String),
+    #[error("migration failed: {0}")]
+    Failed(String),
+}
+
+/// Apply a service's pending refinery migrations while holding the session-level advisory lock
+/// `lock_key`, so instances starting at once migrate one after another (the second finds nothing
+/// left to do). Returns the versions this call applied.
+pub async fn run_migrations_locked(
+    pool: &Pool,
+    lock_key: i64,
+    runner: refinery::Runner,
+) -> Result<Vec<u32>, MigrationError> {
+    let unavailable = |e: &dyn std::fmt::Display| MigrationError::Unavailable(e.to_string());
+    let mut client = pool.get().await.map_err(|e| unavailable(&e))?;
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&lock_key])
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let outcome = runner
+        .set_abort_divergent(true)
+        .run_async(&mut **client)
+        .await;
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&lock_key])
+        .await;
+    let report = outcome.map_err(|e| MigrationError::Failed(e.to_string()))?;
+    if let Err(e) = unlock {
+        // The lock is session-scoped: dropping this connection releases it.
+        let _ = deadpool_postgres::Object::take(client);
+        return Err(unavailable(&e));
+    }
+    Ok(report
+        .applied_migrations()
+        .iter()
+        .map(|m| m.version())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        let settings = PgSettings {
+            url: "postgres://u:secret@h/db".into(),
+            application_name: "x".into(),
+            pool_size: 1,
+            timeout: Duration::from_secs(1),
+            schema: None,
+        };
+        assert!(!format!("{settings:?}").contains("secret"));
+    }
+
+    #[test]
+    fn sqlstates_classify() {
+        assert!(is_transient_sqlstate("08006"));
+        assert!(is_transient_sqlstate("40001"));
+        assert!(!is_transient_sqlstate("23505"));
+        assert!(!is_transient_sqlstate("42P01"));
+    }
+}

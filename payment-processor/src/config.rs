@@ -1,0 +1,93 @@
+//! Flags and environment variables (`payment-processor --help` lists them all). Durations are
+//! humantime (`500ms`, `10s`, `10m`), as in every binary of the project.
+
+use clap::Parser;
+use eventing::kafka::KafkaArgs;
+use service_kit::LogArgs;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Consumes OrderCreated events, charges the payment gateway exactly once per order (idempotency
+/// key per order), retries transient failures through retry topics and dead-letters the rest.
+#[derive(Debug, Parser)]
+#[command(name = "payment-processor", version, about)]
+pub struct Config {
+    /// Address of the operational HTTP endpoints (/healthz, /readyz, /metrics).
+    #[arg(
+        long,
+        env = "PAYMENT_PROCESSOR_OPS_ADDR",
+        default_value = "127.0.0.1:8082"
+    )]
+    pub ops_addr: SocketAddr,
+    /// The payments database (owned by this service; migrated at start-up).
+    #[arg(
+        long,
+        env = "PAYMENTS_DATABASE_URL",
+        default_value = "postgres://pipeline:pipeline@127.0.0.1:54329/payments",
+        hide_default_value = true
+    )]
+    pub database_url: String,
+    /// Use this schema of the payments database instead of `public` (tests isolate themselves).
+    #[arg(long, env = "PAYMENT_PROCESSOR_DATABASE_SCHEMA")]
+    pub database_schema: Option<String>,
+    /// Database connections (concurrent payments beyond this wait for a connection).
+    #[arg(long, env = "PAYMENT_PROCESSOR_POOL_SIZE", default_value_t = 16)]
+    pub pool_size: usize,
+    /// Bound on connecting to the database and on waiting for a pooled connection.
+    #[arg(long, env = "PAYMENT_PROCESSOR_DATABASE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub database_timeout: Duration,
+    /// Schema registry (Confluent API) URL.
+    #[arg(
+        long,
+        env = "SCHEMA_REGISTRY_URL",
+        default_value = "http://127.0.0.1:8081/apis/ccompat/v7"
+    )]
+    pub schema_registry_url: String,
+    /// Base URL of the payment gateway (the simulator: payment-gateway-sim).
+    #[arg(
+        long,
+        env = "PAYMENT_GATEWAY_URL",
+        default_value = "http://127.0.0.1:8090"
+    )]
+    pub gateway_url: String,
+    /// Bound on one gateway request; past it the attempt counts as transient (the idempotency
+    /// key makes the retry safe even if the gateway did charge).
+    #[arg(long, env = "PAYMENT_GATEWAY_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub gateway_timeout: Duration,
+    /// An OrderCreated older than this is never charged: dead letter with reason `expired`.
+    #[arg(long, env = "PAYMENT_DEADLINE", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub payment_deadline: Duration,
+    /// Topic of OrderCreated events (the orders outbox, relayed).
+    #[arg(
+        long,
+        env = "PAYMENT_PROCESSOR_SOURCE_TOPIC",
+        default_value = "outbox.event.order"
+    )]
+    pub source_topic: String,
+    /// Dead-letter topic (same partition count as the source topic).
+    #[arg(
+        long,
+        env = "PAYMENT_PROCESSOR_DLQ_TOPIC",
+        default_value = "payments.dlq"
+    )]
+    pub dlq_topic: String,
+    /// Kafka consumer group (also the processed-events and parked-keys namespace).
+    #[arg(
+        long,
+        env = "PAYMENT_PROCESSOR_GROUP_ID",
+        default_value = "payment-processor"
+    )]
+    pub group_id: String,
+    /// TEST ONLY: abort the process right after the gateway answered and before the settlement
+    /// transaction, to prove that a crash there charges once and emits one result event.
+    #[arg(
+        long,
+        env = "PAYMENT_PROCESSOR_TEST_CRASH_AFTER_GATEWAY",
+        default_value_t = false
+    )]
+    pub test_crash_after_gateway: bool,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
+}

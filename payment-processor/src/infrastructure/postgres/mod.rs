@@ -1,0 +1,19 @@
+//! The payments database: pool and migrations (plain SQL in `payment-processor/migrations/`,
+//! applied by refinery under a `pg_advisory_lock`), and the [`PgPaymentStore`] adapter. Every
+//! statement lives in `sql/` and is prepared once per pooled connection.
+
+mod store;
+
+pub use store::PgPaymentStore;
+
+use eventing::postgres::{MigrationError, run_migrations_locked};
+
+refinery::embed_migrations!("migrations");
+
+/// Advisory lock key held while migrating ("payment-processor migrations").
+pub const MIGRATION_LOCK_KEY: i64 = 0x7061_796d_5f6d_6967;
+
+/// Apply every pending migration; returns the versions applied by this call.
+pub async fn run_migrations(pool: &deadpool_postgres::Pool) -> Result<Vec<u32>, MigrationError> {
+    run_migrations_locked(pool, MIGRATION_LOCK_KEY, migrations::runner()).await
+}
