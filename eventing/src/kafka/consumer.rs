@@ -9,6 +9,7 @@
 //! Crash at any point: the record whose offset was not stored is delivered again after restart,
 //! so handlers must be idempotent (a processed-events row in the handler's own transaction).
 
+use super::keyed::DeadLetterReason;
 use super::{DeadLetter, KafkaArgs};
 use crate::error::{CodecError, ErrorKind};
 use async_trait::async_trait;
@@ -32,7 +33,7 @@ pub struct ConsumedRecord {
 }
 
 impl ConsumedRecord {
-    fn from_message(message: &BorrowedMessage<'_>) -> Self {
+    pub(crate) fn from_message(message: &BorrowedMessage<'_>) -> Self {
         let headers = message
             .headers()
             .map(|hs| {
@@ -68,22 +69,40 @@ pub struct HandlerError {
     pub kind: ErrorKind,
     pub code: &'static str,
     pub message: String,
+    /// Typed dead-letter reason of a permanent failure (`None`: `invalid_event`). Never derived
+    /// from the message text.
+    pub reason: Option<DeadLetterReason>,
 }
 
 impl HandlerError {
+    /// A later attempt can succeed (retry tier, or retry in place).
     pub fn transient(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::Transient,
             code,
             message: message.into(),
+            reason: None,
         }
     }
+    /// The record can never be processed: dead-letter it now, reason `invalid_event`.
     pub fn permanent(code: &'static str, message: impl Into<String>) -> Self {
         Self {
             kind: ErrorKind::Permanent,
             code,
             message: message.into(),
+            reason: None,
         }
+    }
+    /// The record is too old to act on: dead-letter it now, reason `expired`.
+    pub fn expired(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            reason: Some(DeadLetterReason::Expired),
+            ..Self::permanent(code, message)
+        }
+    }
+    /// The dead-letter reason of this failure if it is permanent.
+    pub fn dead_letter_reason(&self) -> DeadLetterReason {
+        self.reason.unwrap_or(DeadLetterReason::InvalidEvent)
     }
 }
 
@@ -93,6 +112,7 @@ impl From<CodecError> for HandlerError {
             kind: e.kind(),
             code: e.code(),
             message: e.to_string(),
+            reason: None,
         }
     }
 }

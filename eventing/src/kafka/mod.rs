@@ -6,6 +6,7 @@ mod admin;
 mod config;
 mod consumer;
 mod dead_letter;
+pub mod keyed;
 
 pub use admin::{create_topic, topic_exists};
 pub use config::KafkaArgs;

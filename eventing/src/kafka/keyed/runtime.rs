@@ -1,0 +1,696 @@
+//! The keyed consumer runtime: one poll thread, many record tasks.
+//!
+//! # Dataflow
+//!
+//! ```text
+//!            poll thread (owns the BaseConsumer; rebalance callbacks run here)
+//!  Kafka ──poll──▶ OffsetTracker.received ──▶ [retry tier, not due: held + partition paused]
+//!                                         └─▶ KeyScheduler.push ──next_ready──▶ tokio task
+//!  commit ◀── OffsetTracker.committable ◀── finished ◀── completion channel ◀──┘
+//! ```
+//!
+//! The poll thread never blocks on a handler: it drains completions, releases due held records,
+//! dispatches every ready record (one per key), adjusts pauses, commits periodically, and polls
+//! with a short timeout. Back-pressure is pausing: at `max_in_flight` records received and not
+//! finished (queued, held, or being handled) every assigned partition is paused; polling goes on,
+//! so `max.poll.interval.ms` is never exceeded.
+//!
+//! # What is committed when
+//!
+//! A record is *finished* when its handler returned `Ok` (its effects committed), when its
+//! hand-off record to a retry tier or the dead-letter topic was acknowledged by Kafka
+//! (idempotent producer, `acks=all`), or when it was durably parked. The committed offset of a
+//! partition is the tracker's committable offset: the lowest unfinished offset. Commits happen
+//! every `commit_interval`, at every revocation (synchronously) and at shutdown.
+//!
+//! # Failures
+//!
+//! - **Crash**: everything after the last commit is redelivered, including records that had
+//!   finished beyond it; handlers are idempotent, hand-offs may be duplicated (at-least-once).
+//! - **Transient handler error**: next retry tier (park the key first when parking is on), or
+//!   the dead-letter topic with `retries_exhausted` after `max_attempts`; with no tiers, retried
+//!   in place with backoff, holding only its key. **Permanent**: dead-letter at once
+//!   (`invalid_event`, or the handler's typed reason such as `expired`). A panicking handler is a
+//!   permanent failure (`handler_panicked`).
+//! - **Hand-off or parking store down**: retried in place with backoff, the offset unfinished;
+//!   nothing is dropped.
+//! - **Retry record not due**: it and later records of its partition are held in memory and the
+//!   partition is paused until due (held records count toward `max_in_flight`).
+//! - **Rebalance** (`range` assignment, eager): on revocation, dispatching of the revoked
+//!   partitions stops, their in-flight tasks get up to `revoke_timeout` to finish (completions
+//!   drained meanwhile), the committable offsets are committed synchronously and the state is
+//!   dropped (held records uncommitted: the next owner re-reads them and re-derives due times
+//!   from their headers). Work still running after the bound is abandoned: its completion is
+//!   ignored (generation check) and the next owner redoes it — safe because handlers are
+//!   idempotent; for that window two instances may run one key.
+//! - **Reorder**: never within a key: one record per key at a time in arrival order, and with
+//!   parking on, later records of a key wait for the one in retry. Without parking (or for
+//!   records without a key) a record in retry is overtaken, as in Spring Kafka.
+//! - **Bad input**: whatever the handler cannot read it reports as permanent; the record goes
+//!   to the dead-letter topic with its bytes unchanged and the partition moves on.
+//!
+//! Why `range`: it gives partition p of every subscribed topic with the same partition count to
+//! the same member, so a key's source partition, its retry partitions (retry records keep the
+//! source partition number) and its parking state live on one instance.
+
+use super::config::KeyedConsumerArgs;
+use super::handler::KeyedHandler;
+use super::key_scheduler::{KeyScheduler, RecordKey, WorkId};
+use super::offset_tracker::{OffsetTracker, TopicPartition};
+use super::parking::KeyParking;
+use super::processor::{Metrics, Processor};
+use super::retry_headers::due_at_ms;
+use super::retry_policy::RetryPolicy;
+use crate::kafka::{ConsumedRecord, KafkaArgs};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::FutureProducer;
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+/// What one keyed consumer reads, where it hands records off, and how much it runs at once.
+#[derive(Debug, Clone)]
+pub struct KeyedConsumerConfig {
+    /// Consumer group (also the parking namespace and `kafka_dlt-original-consumer-group`).
+    pub group_id: String,
+    /// Source topics.
+    pub topics: Vec<String>,
+    /// Retry tiers (subscribed too) and attempts; [`RetryPolicy::in_place`] for none.
+    pub retry: RetryPolicy,
+    pub dead_letter_topic: String,
+    pub args: KeyedConsumerArgs,
+    /// Prefix of the metric names, e.g. `payment_processor`.
+    pub metrics_prefix: String,
+}
+
+/// Why the runtime could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyedRuntimeError {
+    #[error("kafka client: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("the keyed runtime must be created inside a Tokio runtime")]
+    NoTokioRuntime,
+    #[error("the poll thread could not start or died: {0}")]
+    PollThread(String),
+}
+
+/// A cloneable view of the runtime for readiness checks.
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeStatus {
+    inner: Arc<StatusInner>,
+}
+
+#[derive(Debug, Default)]
+struct StatusInner {
+    assigned: AtomicUsize,
+    in_flight: AtomicUsize,
+}
+
+impl RuntimeStatus {
+    /// Partitions currently assigned to this member (0 before the first assignment).
+    pub fn assigned_partitions(&self) -> usize {
+        self.inner.assigned.load(Ordering::Relaxed)
+    }
+    /// Records received and not finished.
+    pub fn in_flight_records(&self) -> usize {
+        self.inner.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+/// A dispatched record is done: finished (offset may be committed) or abandoned.
+#[derive(Debug)]
+struct Completion {
+    key: RecordKey,
+    id: WorkId,
+    finished: bool,
+}
+
+#[derive(Debug)]
+struct PartitionState {
+    generation: u64,
+    /// Cancels the in-place retries of this partition's tasks at revocation.
+    cancel: CancellationToken,
+}
+
+/// The poll thread's state; also reached from the rebalance callbacks (same thread).
+struct Engine {
+    tracker: OffsetTracker,
+    scheduler: KeyScheduler<ConsumedRecord>,
+    held: HashMap<TopicPartition, VecDeque<(i64, ConsumedRecord)>>,
+    partitions: HashMap<TopicPartition, PartitionState>,
+    next_generation: u64,
+    paused: HashSet<TopicPartition>,
+    committed: HashMap<TopicPartition, i64>,
+    completions: Receiver<Completion>,
+}
+
+impl Engine {
+    fn on_completion(&mut self, c: Completion) {
+        let current = self.partitions.get(&c.id.tp).map(|p| p.generation);
+        if current != Some(c.id.generation) {
+            tracing::debug!(tp = %c.id.tp, offset = c.id.offset, "stale completion of an abandoned task ignored");
+            return;
+        }
+        self.scheduler.complete(&c.key, &c.id);
+        if c.finished
+            && let Err(e) = self.tracker.finished(&c.id.tp, c.id.offset)
+        {
+            tracing::error!(error = %e, "offset tracker rejected a completion");
+        }
+    }
+
+    fn drain_completions(&mut self) {
+        while let Ok(c) = self.completions.try_recv() {
+            self.on_completion(c);
+        }
+    }
+
+    fn enqueue(&mut self, tp: TopicPartition, generation: u64, record: ConsumedRecord) {
+        let key = RecordKey::of(record.key.as_deref(), &tp, record.offset);
+        let id = WorkId {
+            tp,
+            offset: record.offset,
+            generation,
+        };
+        self.scheduler.push(key, id, record);
+    }
+
+    fn release_due(&mut self, now_ms: i64) {
+        let mut ready = Vec::new();
+        self.held.retain(|tp, queue| {
+            while queue.front().is_some_and(|(due, _)| *due <= now_ms) {
+                if let Some((_, record)) = queue.pop_front() {
+                    ready.push((tp.clone(), record));
+                }
+            }
+            !queue.is_empty()
+        });
+        for (tp, record) in ready {
+            if let Some(generation) = self.partitions.get(&tp).map(|p| p.generation) {
+                self.enqueue(tp, generation, record);
+            }
+        }
+    }
+
+    fn next_due_ms(&self) -> Option<i64> {
+        self.held
+            .values()
+            .filter_map(|q| q.front().map(|(due, _)| *due))
+            .min()
+    }
+}
+
+/// The consumer context: rebalance callbacks and statistics, on the poll thread.
+struct KeyedContext<H> {
+    engine: Mutex<Engine>,
+    processor: Arc<Processor<H>>,
+    handle: Handle,
+    completions: Sender<Completion>,
+    args: KeyedConsumerArgs,
+    status: RuntimeStatus,
+    shutdown: CancellationToken,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn tpl_of<'a>(tps: impl IntoIterator<Item = &'a TopicPartition>) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for tp in tps {
+        tpl.add_partition(&tp.topic, tp.partition);
+    }
+    tpl
+}
+
+fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    tpl.elements()
+        .iter()
+        .map(|e| TopicPartition::new(e.topic(), e.partition()))
+        .collect()
+}
+
+impl<H: KeyedHandler> KeyedContext<H> {
+    fn engine(&self) -> MutexGuard<'_, Engine> {
+        self.engine
+            .lock()
+            .expect("engine lock is never poisoned (no panics while held)")
+    }
+
+    fn dispatch(&self, engine: &mut Engine) {
+        while let Some((key, id, record)) = engine.scheduler.next_ready() {
+            let Some(cancel) = engine.partitions.get(&id.tp).map(|p| p.cancel.clone()) else {
+                engine.scheduler.complete(&key, &id);
+                continue;
+            };
+            let processor = Arc::clone(&self.processor);
+            let completions = self.completions.clone();
+            self.handle.spawn(async move {
+                let finished = processor.process(&record, &cancel).await;
+                // The poll thread is gone only after shutdown; a lost completion is then moot.
+                let _ = completions.send(Completion { key, id, finished });
+            });
+        }
+    }
+
+    fn receive(&self, engine: &mut Engine, record: ConsumedRecord) {
+        let tp = TopicPartition::new(&record.topic, record.partition);
+        let Some(generation) = engine.partitions.get(&tp).map(|p| p.generation) else {
+            tracing::debug!(%tp, offset = record.offset, "record of an unassigned partition dropped");
+            return;
+        };
+        if let Err(e) = engine.tracker.received(&tp, record.offset) {
+            tracing::warn!(error = %e, "record ignored");
+            return;
+        }
+        if self.processor.policy.is_retry_topic(&record.topic) {
+            let due = due_at_ms(&record).unwrap_or(0);
+            let held = engine.held.entry(tp.clone()).or_default();
+            if !held.is_empty() || due > now_ms() {
+                held.push_back((due, record));
+                return;
+            }
+            if held.is_empty() {
+                engine.held.remove(&tp);
+            }
+        }
+        engine.enqueue(tp, generation, record);
+    }
+
+    /// Pause every partition at `max_in_flight`, else only those holding records not yet due.
+    fn apply_pauses(&self, consumer: &BaseConsumer<Self>, engine: &mut Engine) {
+        let desired: HashSet<TopicPartition> =
+            if engine.tracker.in_flight() >= self.args.max_in_flight {
+                engine.partitions.keys().cloned().collect()
+            } else {
+                engine.held.keys().cloned().collect()
+            };
+        let to_pause: Vec<_> = desired.difference(&engine.paused).cloned().collect();
+        let to_resume: Vec<_> = engine.paused.difference(&desired).cloned().collect();
+        if !to_pause.is_empty()
+            && let Err(e) = consumer.pause(&tpl_of(&to_pause))
+        {
+            tracing::warn!(error = %e, "pausing partitions failed");
+        }
+        if !to_resume.is_empty()
+            && let Err(e) = consumer.resume(&tpl_of(&to_resume))
+        {
+            tracing::warn!(error = %e, "resuming partitions failed");
+        }
+        engine.paused = desired;
+    }
+
+    /// Commit the committable offsets of `only` (all tracked partitions if `None`) that moved.
+    fn commit(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        engine: &mut Engine,
+        only: Option<&HashSet<TopicPartition>>,
+        mode: CommitMode,
+    ) {
+        let mut tpl = TopicPartitionList::new();
+        let mut moved = Vec::new();
+        for (tp, offset) in engine.tracker.all_committable() {
+            if only.is_some_and(|set| !set.contains(&tp))
+                || engine.committed.get(&tp) == Some(&offset)
+            {
+                continue;
+            }
+            if let Err(e) =
+                tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(offset))
+            {
+                tracing::warn!(error = %e, "cannot add an offset to the commit");
+                continue;
+            }
+            moved.push((tp, offset));
+        }
+        if moved.is_empty() {
+            return;
+        }
+        match consumer.commit(&tpl, mode) {
+            Ok(()) => engine.committed.extend(moved),
+            Err(e) => {
+                tracing::warn!(error = %e, "offset commit failed; it is retried at the next commit")
+            }
+        }
+    }
+
+    fn publish_gauges(&self, engine: &Engine) {
+        let in_flight = engine.tracker.in_flight();
+        self.status
+            .inner
+            .in_flight
+            .store(in_flight, Ordering::Relaxed);
+        self.status
+            .inner
+            .assigned
+            .store(engine.partitions.len(), Ordering::Relaxed);
+        let m = &self.processor.metrics;
+        metrics::gauge!(m.in_flight.clone()).set(in_flight as f64);
+        metrics::gauge!(m.assigned.clone()).set(engine.partitions.len() as f64);
+    }
+
+    fn on_assign(&self, tps: Vec<TopicPartition>) {
+        {
+            let mut engine = self.engine();
+            for tp in &tps {
+                let generation = engine.next_generation;
+                engine.next_generation += 1;
+                engine.partitions.insert(
+                    tp.clone(),
+                    PartitionState {
+                        generation,
+                        cancel: self.shutdown.child_token(),
+                    },
+                );
+            }
+            self.publish_gauges(&engine);
+        }
+        tracing::info!(partitions = ?tps.iter().map(ToString::to_string).collect::<Vec<_>>(), "partitions assigned");
+        self.load_parked_keys(&tps);
+    }
+
+    /// Load the parked keys of the assigned partitions, before any of their records is polled.
+    /// Blocks the poll thread while the parking store is unreachable (retrying with backoff):
+    /// no record of these partitions may run without knowing whether its key is parked.
+    fn load_parked_keys(&self, tps: &[TopicPartition]) {
+        let Some(parking) = self.processor.parking.clone() else {
+            return;
+        };
+        let mut partitions: Vec<i32> = tps.iter().map(|tp| tp.partition).collect();
+        partitions.sort_unstable();
+        partitions.dedup();
+        let group = self.processor.group.clone();
+        let shutdown = self.shutdown.clone();
+        let (tx, rx) = mpsc::channel();
+        self.handle.spawn(async move {
+            let mut delay = Duration::from_millis(100);
+            loop {
+                match parking.parked_keys(&group, &partitions).await {
+                    Ok(keys) => {
+                        let _ = tx.send(Some(keys));
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in = ?delay, "cannot load parked keys yet")
+                    }
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => { let _ = tx.send(None); return; }
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        });
+        if let Ok(Some(keys)) = rx.recv() {
+            let mut parked = self
+                .processor
+                .parked
+                .lock()
+                .expect("parked-keys lock is never poisoned (no panics while held)");
+            tracing::info!(count = keys.len(), "parked keys loaded");
+            for key in keys {
+                parked.insert(key.key.clone(), key);
+            }
+            metrics::gauge!(self.processor.metrics.parked_keys.clone()).set(parked.len() as f64);
+        }
+    }
+
+    /// Stop dispatching `revoked`, wait (bounded) for their in-flight tasks, commit, drop state.
+    fn revoke(&self, consumer: &BaseConsumer<Self>, revoked: &HashSet<TopicPartition>) {
+        if revoked.is_empty() {
+            return;
+        }
+        let mut engine = self.engine();
+        engine.scheduler.drop_queued(|tp| revoked.contains(tp));
+        engine.held.retain(|tp, _| !revoked.contains(tp));
+        for tp in revoked {
+            if let Some(state) = engine.partitions.get(tp) {
+                state.cancel.cancel();
+            }
+        }
+        let deadline = Instant::now() + self.args.revoke_timeout;
+        loop {
+            engine.drain_completions();
+            let running = engine.scheduler.dispatched_in(|tp| revoked.contains(tp));
+            if running == 0 {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::warn!(running, timeout = ?self.args.revoke_timeout,
+                    "revocation timeout: abandoning in-flight records; the next owner redoes them");
+                break;
+            }
+            match engine
+                .completions
+                .recv_timeout((deadline - now).min(Duration::from_millis(100)))
+            {
+                Ok(c) => engine.on_completion(c),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.commit(consumer, &mut engine, Some(revoked), CommitMode::Sync);
+        for tp in revoked {
+            engine.tracker.revoke(tp);
+            engine.partitions.remove(tp);
+            engine.paused.remove(tp);
+            engine.committed.remove(tp);
+        }
+        engine.scheduler.revoke(|tp| revoked.contains(tp));
+        let still_assigned: HashSet<i32> =
+            engine.partitions.keys().map(|tp| tp.partition).collect();
+        self.processor
+            .parked
+            .lock()
+            .expect("parked-keys lock is never poisoned (no panics while held)")
+            .retain(|_, p| still_assigned.contains(&p.partition));
+        self.publish_gauges(&engine);
+        tracing::info!(
+            partitions = revoked.len(),
+            "partitions revoked and released"
+        );
+    }
+}
+
+impl<H: KeyedHandler> ClientContext for KeyedContext<H> {
+    /// Consumer lag per assigned partition from librdkafka's statistics (no extra requests):
+    /// records between the committed offset and the end of the partition.
+    fn stats(&self, statistics: Statistics) {
+        let Ok(engine) = self.engine.try_lock() else {
+            return;
+        };
+        for (topic, t) in &statistics.topics {
+            for (partition, p) in &t.partitions {
+                let tp = TopicPartition::new(topic, *partition);
+                if engine.partitions.contains_key(&tp) && p.consumer_lag >= 0 {
+                    metrics::gauge!(self.processor.metrics.lag.clone(),
+                        "topic" => topic.clone(), "partition" => partition.to_string())
+                    .set(p.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
+
+impl<H: KeyedHandler> ConsumerContext for KeyedContext<H> {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let revoked: HashSet<_> = partitions_of(tpl).into_iter().collect();
+            self.revoke(consumer, &revoked);
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => self.on_assign(partitions_of(tpl)),
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!(error = %e, "rebalance error"),
+        }
+    }
+}
+
+/// A consumer-group member running a [`KeyedHandler`] with key-ordered concurrency.
+pub struct KeyedConsumer<H: KeyedHandler> {
+    consumer: BaseConsumer<KeyedContext<H>>,
+    subscriptions: Vec<String>,
+    status: RuntimeStatus,
+}
+
+impl<H: KeyedHandler> std::fmt::Debug for KeyedConsumer<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedConsumer")
+            .field("subscriptions", &self.subscriptions)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<H: KeyedHandler> KeyedConsumer<H> {
+    /// Create the member (inside a Tokio runtime: record tasks run on it). Subscribes on
+    /// [`KeyedConsumer::run`]. `parking: None` runs without durable per-key parking.
+    pub fn new(
+        kafka: &KafkaArgs,
+        config: KeyedConsumerConfig,
+        handler: Arc<H>,
+        parking: Option<Arc<dyn KeyParking>>,
+    ) -> Result<Self, KeyedRuntimeError> {
+        let handle = Handle::try_current().map_err(|_| KeyedRuntimeError::NoTokioRuntime)?;
+        let producer: FutureProducer = kafka.safe_producer_config().create()?;
+        let (completions, completions_rx) = mpsc::channel();
+        let status = RuntimeStatus::default();
+        let processor = Arc::new(Processor {
+            handler,
+            producer,
+            policy: config.retry.clone(),
+            dead_letter_topic: config.dead_letter_topic.clone(),
+            dead_letter_partitions: AtomicI32::new(0),
+            group: config.group_id.clone(),
+            parking,
+            parked: Mutex::new(HashMap::new()),
+            metrics: Metrics::new(&config.metrics_prefix),
+        });
+        let context = KeyedContext {
+            engine: Mutex::new(Engine {
+                tracker: OffsetTracker::new(),
+                scheduler: KeyScheduler::new(),
+                held: HashMap::new(),
+                partitions: HashMap::new(),
+                next_generation: 0,
+                paused: HashSet::new(),
+                committed: HashMap::new(),
+                completions: completions_rx,
+            }),
+            processor,
+            handle,
+            completions,
+            args: config.args.clone(),
+            status: status.clone(),
+            shutdown: CancellationToken::new(),
+        };
+        let consumer: BaseConsumer<KeyedContext<H>> = kafka
+            .client_config(&[
+                ("group.id", &config.group_id),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("partition.assignment.strategy", "range"),
+                ("isolation.level", "read_committed"),
+                ("enable.partition.eof", "false"),
+                ("session.timeout.ms", "10000"),
+                ("statistics.interval.ms", "5000"),
+            ])
+            .create_with_context(context)?;
+        let mut subscriptions = config.topics.clone();
+        for tier in &config.retry.tiers {
+            if !subscriptions.contains(&tier.topic) {
+                subscriptions.push(tier.topic.clone());
+            }
+        }
+        Ok(Self {
+            consumer,
+            subscriptions,
+            status,
+        })
+    }
+
+    /// A handle for readiness checks.
+    pub fn status(&self) -> RuntimeStatus {
+        self.status.clone()
+    }
+
+    /// Consume until `cancel` fires; then revoke everything (bounded wait, final commit) and
+    /// leave the group.
+    pub async fn run(self, cancel: CancellationToken) -> Result<(), KeyedRuntimeError> {
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        std::thread::Builder::new()
+            .name("keyed-consumer-poll".into())
+            .spawn(move || {
+                let _ = done_tx.send(self.poll_loop(&cancel));
+            })
+            .map_err(|e| KeyedRuntimeError::PollThread(e.to_string()))?;
+        done_rx
+            .await
+            .map_err(|_| KeyedRuntimeError::PollThread("the poll thread panicked".into()))?
+    }
+
+    fn poll_loop(self, cancel: &CancellationToken) -> Result<(), KeyedRuntimeError> {
+        let context = self.consumer.context();
+        let dlq = context.processor.dead_letter_topic.clone();
+        match self
+            .consumer
+            .fetch_metadata(Some(&dlq), Duration::from_secs(10))
+        {
+            Ok(metadata) => {
+                let count = metadata
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == dlq)
+                    .map_or(0, |t| {
+                        i32::try_from(t.partitions().len()).unwrap_or(i32::MAX)
+                    });
+                context
+                    .processor
+                    .dead_letter_partitions
+                    .store(count, Ordering::Relaxed);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, topic = %dlq, "dead-letter topic metadata unavailable; dead letters are partitioned by key")
+            }
+        }
+        let topics: Vec<&str> = self.subscriptions.iter().map(String::as_str).collect();
+        self.consumer.subscribe(&topics)?;
+        tracing::info!(topics = ?topics, "keyed consumer subscribed");
+        let mut last_commit = Instant::now();
+        while !cancel.is_cancelled() {
+            let timeout = {
+                let mut engine = context.engine();
+                engine.drain_completions();
+                engine.release_due(now_ms());
+                context.dispatch(&mut engine);
+                context.apply_pauses(&self.consumer, &mut engine);
+                if last_commit.elapsed() >= context.args.commit_interval {
+                    context.commit(&self.consumer, &mut engine, None, CommitMode::Async);
+                    last_commit = Instant::now();
+                }
+                context.publish_gauges(&engine);
+                let mut timeout = if engine.scheduler.dispatched() > 0 {
+                    Duration::from_millis(5)
+                } else {
+                    Duration::from_millis(100)
+                };
+                if let Some(due) = engine.next_due_ms() {
+                    let until = Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0));
+                    timeout = timeout.min(until);
+                }
+                timeout
+            };
+            match self.consumer.poll(timeout) {
+                Some(Ok(message)) => {
+                    let record = ConsumedRecord::from_message(&message);
+                    drop(message);
+                    let mut engine = context.engine();
+                    context.receive(&mut engine, record);
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "kafka consume error"),
+                None => {}
+            }
+        }
+        let all: HashSet<TopicPartition> = context.engine().partitions.keys().cloned().collect();
+        context.revoke(&self.consumer, &all);
+        context.shutdown.cancel();
+        self.consumer.unsubscribe();
+        tracing::info!("keyed consumer stopped");
+        Ok(())
+    }
+}
