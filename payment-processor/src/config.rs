@@ -3,6 +3,7 @@
 
 use clap::Parser;
 use eventing::kafka::KafkaArgs;
+use eventing::kafka::keyed::{KeyedConsumerArgs, RetryArgs};
 use service_kit::LogArgs;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -64,6 +65,15 @@ pub struct Config {
         default_value = "outbox.event.order"
     )]
     pub source_topic: String,
+    /// Retry topics, one per tier, in order (same partition count as the source topic);
+    /// `--retry-delays` gives each tier's delay.
+    #[arg(
+        long,
+        env = "PAYMENT_PROCESSOR_RETRY_TOPICS",
+        value_delimiter = ',',
+        default_value = "payments.retry.5s,payments.retry.30s"
+    )]
+    pub retry_topics: Vec<String>,
     /// Dead-letter topic (same partition count as the source topic).
     #[arg(
         long,
@@ -86,6 +96,10 @@ pub struct Config {
         default_value_t = false
     )]
     pub test_crash_after_gateway: bool,
+    #[command(flatten)]
+    pub consumer: KeyedConsumerArgs,
+    #[command(flatten)]
+    pub retry: RetryArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
     #[command(flatten)]

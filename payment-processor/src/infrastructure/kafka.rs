@@ -46,7 +46,7 @@ pub fn trace_id(traceparent: &str) -> Option<&str> {
 pub fn to_handler_error(err: ProcessError) -> HandlerError {
     let code = err.code();
     match (&err, err.kind()) {
-        (ProcessError::Expired { .. }, _) => HandlerError::permanent(code, err.to_string()),
+        (ProcessError::Expired { .. }, _) => HandlerError::expired(code, err.to_string()),
         (_, ErrorKind::Transient) => HandlerError::transient(code, err.to_string()),
         (_, ErrorKind::Permanent) => HandlerError::permanent(code, err.to_string()),
     }
