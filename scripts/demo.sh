@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: one order through the real pipeline on the local stack (`make up` started it and
-# exported its env). Starts order-producer and two cdc-relay instances (orders and payments
-# databases), runs the demo driver (tests/src/bin/pipeline_demo.rs), stops everything it started.
+# exported its env). Starts order-producer, the payment gateway simulator, payment-processor and
+# two cdc-relay instances (orders and payments databases), runs the demo driver
+# (tests/src/bin/pipeline_demo.rs), stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LOG_DIR=.stack/logs/demo
@@ -32,20 +33,29 @@ echo "== starting the services (logs in $LOG_DIR)"
 "$BIN/pipeline_demo" prepare
 ORDER_PRODUCER_LISTEN_ADDR=127.0.0.1:8080 "$BIN/order-producer" >"$LOG_DIR/order-producer.log" 2>&1 &
 pids+=($!)
+"$BIN/payment-gateway-sim" --listen-addr 127.0.0.1:8090 >"$LOG_DIR/payment-gateway-sim.log" 2>&1 &
+pids+=($!)
+"$BIN/payment-processor" --ops-addr 127.0.0.1:8082 --gateway-url http://127.0.0.1:8090 \
+  >"$LOG_DIR/payment-processor.log" 2>&1 &
+pids+=($!)
+wait_ready order-producer http://127.0.0.1:8080/readyz "$LOG_DIR/order-producer.log"
+wait_ready payment-gateway-sim http://127.0.0.1:8090/readyz "$LOG_DIR/payment-gateway-sim.log"
+wait_ready payment-processor http://127.0.0.1:8082/readyz "$LOG_DIR/payment-processor.log"
+# The relays start after the services that own their outbox tables (order-producer and
+# payment-processor migrate them); a relay that waits for its table is the next issue's fix.
 "$BIN/cdc-relay" --database-url "$ORDERS_DATABASE_URL" --slot-name demo_orders_relay \
-  --publication demo_orders_pub --header-column traceparent --ops-addr 127.0.0.1:8090 \
+  --publication demo_orders_pub --header-column traceparent --ops-addr 127.0.0.1:8093 \
   >"$LOG_DIR/cdc-relay-orders.log" 2>&1 &
 pids+=($!)
 "$BIN/cdc-relay" --database-url "$PAYMENTS_DATABASE_URL" --slot-name demo_payments_relay \
-  --publication demo_payments_pub --header-column traceparent --ops-addr 127.0.0.1:8091 \
+  --publication demo_payments_pub --header-column traceparent --ops-addr 127.0.0.1:8094 \
   >"$LOG_DIR/cdc-relay-payments.log" 2>&1 &
 pids+=($!)
-wait_ready order-producer http://127.0.0.1:8080/readyz "$LOG_DIR/order-producer.log"
-wait_ready "cdc-relay (orders)" http://127.0.0.1:8090/readyz "$LOG_DIR/cdc-relay-orders.log"
-wait_ready "cdc-relay (payments)" http://127.0.0.1:8091/readyz "$LOG_DIR/cdc-relay-payments.log"
+wait_ready "cdc-relay (orders)" http://127.0.0.1:8093/readyz "$LOG_DIR/cdc-relay-orders.log"
+wait_ready "cdc-relay (payments)" http://127.0.0.1:8094/readyz "$LOG_DIR/cdc-relay-payments.log"
 
 "$BIN/pipeline_demo" run
 
 echo
 echo "== relay metrics (orders instance)"
-curl -sf http://127.0.0.1:8090/metrics | grep -E '^cdc_relay_(events_total|slot_lag_bytes|in_flight)' || true
+curl -sf http://127.0.0.1:8093/metrics | grep -E '^cdc_relay_(events_total|slot_lag_bytes|in_flight)' || true

@@ -1,22 +1,17 @@
 //! `make demo`'s driver: one order through the running pipeline, printed step by step.
 //!
-//! Expects order-producer and two cdc-relay instances (orders and payments databases) to be
-//! running (scripts/demo.sh starts them). The payment processor has not landed yet, so this
-//! program stands in for it at one clearly marked step: it writes a PaymentCompleted into the
-//! payments database's outbox, exactly as the payment processor will, and the rest of the loop
-//! (relay → Kafka → order service) is the real one.
+//! Expects order-producer, payment-processor, the payment gateway simulator and two cdc-relay
+//! instances (orders and payments databases) to be running (scripts/demo.sh starts them): every
+//! step of the loop is the real service.
 
 use anyhow::{Context, bail};
-use chrono::Utc;
-use contracts::{OrderCreated, PaymentCompleted};
+use contracts::OrderCreated;
 use e2e_tests::StackEnv;
-use eventing::outbox::{OUTBOX_TABLE_DDL, OutboxMessage, write_outbox};
+use eventing::outbox::OUTBOX_TABLE_DDL;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
-use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -32,8 +27,8 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-/// The payments database has no service of its own yet: create its outbox table so its relay
-/// can start (the payment processor's migrations will own it).
+/// Create the payments outbox table (the same DDL payment-processor's migrations apply) so the
+/// payments relay can start whichever service comes first.
 async fn prepare(env: &StackEnv) -> anyhow::Result<()> {
     let pool = payments_pool(env)?;
     pool.get()
@@ -127,33 +122,31 @@ async fn run(env: &StackEnv) -> anyhow::Result<()> {
         break;
     }
 
-    step(
-        "3. [stand-in for the payment processor, not built yet] PaymentCompleted written to the payments outbox",
-    );
-    let order: Value = http
-        .get(format!("{api}/orders/{order_id}"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let amount = Decimal::from_str(order["total_amount"].as_str().context("total_amount")?)?;
-    let pool = payments_pool(env)?;
-    let mut client = pool.get().await?;
-    let paid = PaymentCompleted {
-        event_id: Uuid::new_v4(),
-        occurred_at: Utc::now(),
-        payment_id: Uuid::new_v4(),
-        order_id: Uuid::parse_str(&order_id)?,
-        customer_id: "demo-customer".into(),
-        amount,
-        currency: "EUR".into(),
-        gateway_reference: "demo-gateway-ref".into(),
+    step("3. payment-processor consumed it and charged the payment gateway once (its ledger):");
+    let gateway =
+        std::env::var("PAYMENT_GATEWAY_URL").unwrap_or_else(|_| "http://127.0.0.1:8090".into());
+    let started = Instant::now();
+    let charges = loop {
+        let ledger: Value = http
+            .get(format!("{gateway}/v1/ledger"))
+            .query(&[("order_id", order_id.as_str())])
+            .send()
+            .await?
+            .json()
+            .await?;
+        let charges = ledger["charges"].as_array().cloned().unwrap_or_default();
+        if !charges.is_empty() {
+            break charges;
+        }
+        if started.elapsed() > DEADLINE {
+            bail!("the gateway has no charge for order {order_id} after {DEADLINE:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let message = OutboxMessage::encode(&codec, &paid, None).await?;
-    let tx = client.transaction().await?;
-    write_outbox(&tx, &[message]).await?;
-    tx.commit().await?;
-    println!("   -> cdc-relay #2 relays it to outbox.event.payment; order-producer consumes it");
+    println!("{}", serde_json::to_string_pretty(&charges)?);
+    println!(
+        "   -> PaymentCompleted went through the payments outbox; cdc-relay #2 relays it to outbox.event.payment; order-producer consumes it"
+    );
 
     step("4. GET /orders/{id} until the order is settled");
     let started = Instant::now();
