@@ -421,7 +421,7 @@ async fn committed_offset_never_passes_an_unfinished_record() {
         unique("commit-dlq"),
         unique("commit-group"),
     );
-    topic(&src, 1).await;
+    topic(&src, 2).await;
     topic(&dlq, 1).await;
     let producer = Producer::new();
     producer.send(&src, 0, "slow", "slow").await;
@@ -461,7 +461,15 @@ async fn committed_offset_never_passes_an_unfinished_record() {
         || async { (committed(&group, &src, 0) == Some(0)).then_some(()) },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(600)).await; // several commit intervals
+    // Positive control that later commits happen: a record on the other partition gets
+    // committed — while partition 0 stays at the slow record.
+    producer.send(&src, 1, "control", "control").await;
+    poll_until(
+        "a later commit on the other partition",
+        Duration::from_secs(30),
+        || async { (committed(&group, &src, 1) == Some(1)).then_some(()) },
+    )
+    .await;
     assert_eq!(
         committed(&group, &src, 0),
         Some(0),

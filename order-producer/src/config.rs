@@ -5,6 +5,7 @@ use crate::infrastructure::http::DEFAULT_MAX_BODY_BYTES;
 use crate::infrastructure::idempotency_cleanup::IdempotencyCleanupSettings;
 use clap::Parser;
 use eventing::kafka::KafkaArgs;
+use eventing::kafka::keyed::KeyedConsumerArgs;
 use service_kit::LogArgs;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -53,6 +54,9 @@ pub struct Config {
 
     #[command(flatten)]
     pub kafka: KafkaArgs,
+
+    #[command(flatten)]
+    pub consumer_runtime: KeyedConsumerArgs,
 
     /// Consumer group of the payment-results consumer (also the processed-events namespace).
     #[arg(

@@ -67,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
             group_id: config.consumer_group.clone(),
             topic: config.payment_topic.clone(),
             dead_letter_topic: config.dead_letter_topic.clone(),
+            runtime: config.consumer_runtime.clone(),
         };
         let handler = PaymentResultHandler::new(
             Arc::clone(&service),

@@ -4,6 +4,7 @@
 mod support;
 
 use contracts::PaymentCompleted;
+use eventing::kafka::keyed::KeyedConsumerArgs;
 use eventing::kafka::{KafkaArgs, create_topic};
 use order_producer::application::PlaceOrderCommand;
 use order_producer::domain::{Currency, CustomerId, OrderLine, Quantity, Sku, UnitPrice};
@@ -97,6 +98,7 @@ async fn framed_payment_completed_on_kafka_marks_the_order_paid() {
         group_id: format!("op-test-group-{suffix}"),
         topic: topic.clone(),
         dead_letter_topic: dlq.clone(),
+        runtime: KeyedConsumerArgs::default(),
     };
     let handler =
         PaymentResultHandler::new(service.clone(), codec.clone(), settings.group_id.clone());
@@ -128,10 +130,10 @@ async fn framed_payment_completed_on_kafka_marks_the_order_paid() {
         .headers()
         .and_then(|hs| {
             hs.iter()
-                .find(|h| h.key == "dlq.error.code")
+                .find(|h| h.key == "dlq.error-code")
                 .and_then(|h| h.value.map(<[u8]>::to_vec))
         })
-        .expect("dlq.error.code header");
+        .expect("dlq.error-code header");
     assert_eq!(String::from_utf8_lossy(&code), "wrong_magic_byte");
     assert_eq!(
         db.count("processed_events").await,

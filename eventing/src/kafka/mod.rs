@@ -1,14 +1,13 @@
 //! Kafka plumbing shared by the services: client configuration with a raw librdkafka
-//! passthrough, topic administration, and the consumer runtime (at-least-once, offsets stored
-//! only after the handler succeeded, poison records dead-lettered with headers).
+//! passthrough, topic administration, and the keyed consumer runtime ([`keyed`]: key-ordered
+//! concurrency, offsets committed only below the lowest unfinished record, retry tiers, dead
+//! letters with Spring Kafka's headers, durable per-key parking).
 
 mod admin;
 mod config;
 mod consumer;
-mod dead_letter;
 pub mod keyed;
 
 pub use admin::{create_topic, topic_exists};
 pub use config::KafkaArgs;
-pub use consumer::{ConsumedRecord, ConsumerRuntime, HandlerError, RecordHandler, RetryBackoff};
-pub use dead_letter::{DeadLetter, dead_letter_headers};
+pub use consumer::{ConsumedRecord, HandlerError};

@@ -1,27 +1,32 @@
 //! The payment-results consumer: Kafka records from `outbox.event.payment` → decoded
 //! `PaymentCompleted` / `PaymentFailed` → [`OrderService::apply_payment_result`].
 //!
-//! The loop is `eventing::kafka::ConsumerRuntime`: at-least-once, the offset is stored only
-//! after the handler returned `Ok` — i.e. after the settlement transaction (with its
-//! processed-events row) committed (`enable.auto.offset.store=false`). Transient failures
-//! (database or registry down) are retried with backoff, holding the partition; permanent ones
-//! (undecodable bytes, unknown record type) go to the dead-letter topic with `dlq.*` headers.
-//! A crash between commit and offset store redelivers the record; the processed-events row makes
-//! that redelivery a no-op.
+//! The loop is the shared keyed runtime (`eventing::kafka::keyed`): records of one order (the
+//! record key) are applied one at a time in offset order, different orders concurrently, and an
+//! offset is committed only once every record before it finished — i.e. after the settlement
+//! transaction (with its processed-events row) committed.
+//!
+//! No retry topics: this consumer's transient failures are outages (database or registry down),
+//! which a retry topic would only turn into reordering. They are retried *in place* with
+//! backoff ([`RetryPolicy::in_place`]), holding only that order's key and leaving the offset
+//! unfinished. Permanent failures (undecodable bytes, unknown record type) go to the dead-letter
+//! topic with Spring-style `kafka_dlt-*` and our `dlq.*` headers. No parking either: without
+//! retry topics nothing can overtake a record. A crash between commit and offset commit
+//! redelivers the record; the processed-events row makes that redelivery a no-op.
 
 use crate::application::ports::{Clock, IdGenerator, OrderRepository};
 use crate::application::{OrderService, PaymentResult, ServiceError};
 use async_trait::async_trait;
 use contracts::{AvroEvent, PaymentCompleted, PaymentFailed};
-use eventing::kafka::{
-    ConsumedRecord, ConsumerRuntime, DeadLetter, HandlerError, KafkaArgs, RecordHandler,
+use eventing::kafka::keyed::{
+    Delivery, KeyedConsumer, KeyedConsumerArgs, KeyedConsumerConfig, KeyedHandler, RetryPolicy,
 };
+use eventing::kafka::{ConsumedRecord, HandlerError, KafkaArgs};
 use eventing::{AvroCodec, CodecError, ErrorKind};
-use rdkafka::producer::FutureProducer;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
-/// Prefix of the consumer runtime's metrics (`…_consumed_records_total{outcome}`).
+/// Prefix of the consumer runtime's metrics (`…_records_total{outcome}`, `…_in_flight_records`…).
 pub const CONSUMER_METRICS_PREFIX: &str = "order_producer_payment_consumer";
 
 /// Decode a Confluent-framed payment result, dispatching on the writer's record name.
@@ -83,13 +88,17 @@ fn service_error_to_handler(err: ServiceError) -> HandlerError {
 }
 
 #[async_trait]
-impl<R, C, G> RecordHandler for PaymentResultHandler<R, C, G>
+impl<R, C, G> KeyedHandler for PaymentResultHandler<R, C, G>
 where
-    R: OrderRepository,
-    C: Clock,
-    G: IdGenerator,
+    R: OrderRepository + 'static,
+    C: Clock + 'static,
+    G: IdGenerator + 'static,
 {
-    async fn handle(&self, record: &ConsumedRecord) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        record: &ConsumedRecord,
+        _delivery: &Delivery,
+    ) -> Result<(), HandlerError> {
         let payload = record.payload.as_deref().ok_or_else(|| {
             HandlerError::permanent("empty_payload", "record has no value (tombstone?)")
         })?;
@@ -118,6 +127,8 @@ pub struct ConsumerSettings {
     pub group_id: String,
     pub topic: String,
     pub dead_letter_topic: String,
+    /// Concurrency, revocation and commit settings of the runtime.
+    pub runtime: KeyedConsumerArgs,
 }
 
 /// Consume payment results until `cancel` fires.
@@ -127,31 +138,29 @@ pub async fn run_payment_consumer<R, C, G>(
     cancel: CancellationToken,
 ) -> Result<(), String>
 where
-    R: OrderRepository,
-    C: Clock,
-    G: IdGenerator,
+    R: OrderRepository + 'static,
+    C: Clock + 'static,
+    G: IdGenerator + 'static,
 {
-    let producer: FutureProducer = settings
-        .kafka
-        .safe_producer_config()
-        .create()
-        .map_err(|e| format!("cannot create the dead-letter producer: {e}"))?;
-    let runtime = ConsumerRuntime::new(
-        &settings.kafka,
-        &settings.group_id,
-        &[settings.topic.as_str()],
-        DeadLetter::new(producer, settings.dead_letter_topic.clone()),
-        CONSUMER_METRICS_PREFIX,
-    )
-    .map_err(|e| format!("cannot create the payment-results consumer: {e}"))?;
+    let config = KeyedConsumerConfig {
+        group_id: settings.group_id.clone(),
+        topics: vec![settings.topic.clone()],
+        retry: RetryPolicy::in_place(),
+        dead_letter_topic: settings.dead_letter_topic.clone(),
+        args: settings.runtime.clone(),
+        metrics_prefix: CONSUMER_METRICS_PREFIX.into(),
+    };
+    let runtime = KeyedConsumer::new(&settings.kafka, config, Arc::new(handler), None)
+        .map_err(|e| format!("cannot create the payment-results consumer: {e}"))?;
     tracing::info!(
         topic = %settings.topic,
         group = %settings.group_id,
         dead_letter_topic = %settings.dead_letter_topic,
+        max_in_flight = settings.runtime.max_in_flight,
         "payment-results consumer started"
     );
     runtime
-        .run(&handler, cancel)
+        .run(cancel)
         .await
         .map_err(|e| format!("payment-results consumer failed: {e}"))
 }
