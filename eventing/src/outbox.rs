@@ -17,6 +17,10 @@ pub const OUTBOX_TABLE_DDL: &str = include_str!("../sql/outbox_table.sql");
 const INSERT_OUTBOX_ROW: &str = "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent) \
      VALUES ($1, $2, $3, $4, $5, $6)";
 const DELETE_OUTBOX_ROWS: &str = "DELETE FROM outbox WHERE id = ANY($1)";
+/// Many rows in one statement (one round trip), in array order; the relay still sees one INSERT
+/// per row in the WAL.
+const INSERT_OUTBOX_ROWS: &str = "INSERT INTO outbox (id, aggregatetype, aggregateid, type, payload, traceparent) \
+     SELECT * FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::varchar[], $5::bytea[], $6::varchar[])";
 
 /// One encoded event, ready to be written as an outbox row.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +78,40 @@ pub async fn write_outbox(
         .await?;
     }
     let ids: Vec<Uuid> = messages.iter().map(|m| m.id).collect();
+    let delete = tx.prepare_cached(DELETE_OUTBOX_ROWS).await?;
+    tx.execute(&delete, &[&ids]).await?;
+    Ok(())
+}
+
+/// Like [`write_outbox`], in two statements whatever the number of messages (an array insert and
+/// the delete): for callers that commit many events per transaction.
+pub async fn write_outbox_batch(
+    tx: &deadpool_postgres::Transaction<'_>,
+    messages: &[OutboxMessage],
+) -> Result<(), tokio_postgres::Error> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = messages.iter().map(|m| m.id).collect();
+    let aggregate_types: Vec<&str> = messages.iter().map(|m| m.aggregate_type.as_str()).collect();
+    let aggregate_ids: Vec<&str> = messages.iter().map(|m| m.aggregate_id.as_str()).collect();
+    let types: Vec<&str> = messages.iter().map(|m| m.event_type.as_str()).collect();
+    let payloads: Vec<&[u8]> = messages.iter().map(|m| m.payload.as_slice()).collect();
+    let traceparents: Vec<Option<&str>> =
+        messages.iter().map(|m| m.traceparent.as_deref()).collect();
+    let insert = tx.prepare_cached(INSERT_OUTBOX_ROWS).await?;
+    tx.execute(
+        &insert,
+        &[
+            &ids,
+            &aggregate_types,
+            &aggregate_ids,
+            &types,
+            &payloads,
+            &traceparents,
+        ],
+    )
+    .await?;
     let delete = tx.prepare_cached(DELETE_OUTBOX_ROWS).await?;
     tx.execute(&delete, &[&ids]).await?;
     Ok(())

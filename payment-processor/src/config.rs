@@ -34,6 +34,13 @@ pub struct Config {
     /// Database connections (concurrent payments beyond this wait for a connection).
     #[arg(long, env = "PAYMENT_PROCESSOR_POOL_SIZE", default_value_t = 16)]
     pub pool_size: usize,
+    /// Most payments per group-committed statement / transaction of steps (a) and (c); 1
+    /// commits every event on its own.
+    #[arg(long, env = "PAYMENT_PROCESSOR_DB_BATCH_MAX", default_value_t = 64)]
+    pub db_batch_max: usize,
+    /// Group-commit batches in flight at once per step (each holds a pooled connection).
+    #[arg(long, env = "PAYMENT_PROCESSOR_DB_BATCH_WORKERS", default_value_t = 4)]
+    pub db_batch_workers: usize,
     /// Bound on connecting to the database and on waiting for a pooled connection.
     #[arg(long, env = "PAYMENT_PROCESSOR_DATABASE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub database_timeout: Duration,

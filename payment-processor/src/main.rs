@@ -16,13 +16,15 @@ use payment_processor::config::Config;
 use payment_processor::domain::PaymentDeadline;
 use payment_processor::infrastructure::gateway::HttpPaymentGateway;
 use payment_processor::infrastructure::kafka::OrderCreatedHandler;
-use payment_processor::infrastructure::postgres::{PgPaymentStore, run_migrations};
+use payment_processor::infrastructure::postgres::{
+    GroupCommitSettings, GroupCommitStore, PgPaymentStore, run_migrations,
+};
 use service_kit::{ReadinessCheck, install_metrics, ops_router, redact_url, serve, shutdown_token};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-type Handler = OrderCreatedHandler<PgPaymentStore, HttpPaymentGateway, SystemClock>;
+type Handler = OrderCreatedHandler<GroupCommitStore, HttpPaymentGateway, SystemClock>;
 
 /// The runtime's handler: every delivery (source topic, retry tier, parking replay) is processed
 /// the same way — the use case is idempotent and checks the deadline itself.
@@ -93,7 +95,13 @@ async fn main() -> anyhow::Result<()> {
         config.consumer.max_in_flight,
     )
     .map_err(anyhow::Error::msg)?;
-    let store = PgPaymentStore::new(pool.clone(), codec.clone(), config.group_id.clone());
+    let store = GroupCommitStore::start(
+        PgPaymentStore::new(pool.clone(), codec.clone(), config.group_id.clone()),
+        GroupCommitSettings {
+            max_batch: config.db_batch_max,
+            workers: config.db_batch_workers,
+        },
+    );
     let hook = if config.test_crash_after_gateway {
         CrashHook::AbortAfterGatewayAnswer
     } else {

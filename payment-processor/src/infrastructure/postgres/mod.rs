@@ -1,9 +1,12 @@
 //! The payments database: pool and migrations (plain SQL in `payment-processor/migrations/`,
-//! applied by refinery under a `pg_advisory_lock`), and the [`PgPaymentStore`] adapter. Every
+//! applied by refinery under a `pg_advisory_lock`), the per-event [`PgPaymentStore`] and the
+//! [`GroupCommitStore`] the service runs with (many events per statement and transaction). Every
 //! statement lives in `sql/` and is prepared once per pooled connection.
 
+mod group_commit;
 mod store;
 
+pub use group_commit::{GroupCommitSettings, GroupCommitStore};
 pub use store::PgPaymentStore;
 
 use eventing::postgres::{MigrationError, run_migrations_locked};

@@ -33,14 +33,42 @@ impl std::fmt::Debug for PgPaymentStore {
     }
 }
 
-fn pg_error(err: tokio_postgres::Error) -> StoreError {
+/// The columns step (c) writes for one payment.
+#[derive(Debug, Clone)]
+pub(super) struct SettlementRow {
+    pub(super) payment_id: Uuid,
+    pub(super) status: &'static str,
+    pub(super) gateway_reference: Option<String>,
+    pub(super) failure_reason: Option<&'static str>,
+    pub(super) failure_detail: Option<String>,
+    pub(super) event_id: Uuid,
+}
+
+impl SettlementRow {
+    pub(super) fn new(payment_id: Uuid, settlement: &Settlement, event_id: Uuid) -> Self {
+        let (failure_reason, failure_detail) = match settlement.failure() {
+            Some((reason, detail)) => (Some(reason), Some(detail.to_string())),
+            None => (None, None),
+        };
+        Self {
+            payment_id,
+            status: settlement.status().as_str(),
+            gateway_reference: settlement.gateway_reference().map(str::to_string),
+            failure_reason,
+            failure_detail,
+            event_id,
+        }
+    }
+}
+
+pub(super) fn pg_error(err: tokio_postgres::Error) -> StoreError {
     match pg_error_kind(&err) {
         ErrorKind::Transient => StoreError::Unavailable(err.to_string()),
         ErrorKind::Permanent => StoreError::Rejected(err.to_string()),
     }
 }
 
-fn pool_error(err: PoolError) -> StoreError {
+pub(super) fn pool_error(err: PoolError) -> StoreError {
     match pool_error_kind(&err) {
         ErrorKind::Transient => StoreError::Unavailable(err.to_string()),
         ErrorKind::Permanent => StoreError::Rejected(err.to_string()),
@@ -60,7 +88,51 @@ impl PgPaymentStore {
         &self.pool
     }
 
-    async fn encode(
+    /// Step (c) for one payment whose result event is already encoded.
+    pub(super) async fn settle_encoded(
+        &self,
+        row: &SettlementRow,
+        message: &OutboxMessage,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.pool.get().await.map_err(pool_error)?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let update = tx.prepare_cached(SETTLE_PAYMENT).await.map_err(pg_error)?;
+        let moved = tx
+            .query_opt(
+                &update,
+                &[
+                    &row.payment_id,
+                    &row.status,
+                    &row.gateway_reference,
+                    &row.failure_reason,
+                    &row.failure_detail,
+                ],
+            )
+            .await
+            .map_err(pg_error)?
+            .is_some();
+        if moved {
+            write_outbox(&tx, std::slice::from_ref(message))
+                .await
+                .map_err(pg_error)?;
+        }
+        let processed = tx
+            .prepare_cached(INSERT_PROCESSED_EVENT)
+            .await
+            .map_err(pg_error)?;
+        tx.execute(&processed, &[&self.consumer_group, &row.event_id])
+            .await
+            .map_err(pg_error)?;
+        tx.commit().await.map_err(pg_error)?;
+        Ok(moved)
+    }
+
+    pub(super) fn consumer_group(&self) -> &str {
+        &self.consumer_group
+    }
+
+    /// Encode the result event (may ask the registry: never inside a transaction).
+    pub(super) async fn encode(
         &self,
         settlement: &Settlement,
         traceparent: Option<&str>,
@@ -73,7 +145,10 @@ impl PgPaymentStore {
     }
 }
 
-fn payment_from_row(row: &tokio_postgres::Row, counted: bool) -> Result<Payment, StoreError> {
+pub(super) fn payment_from_row(
+    row: &tokio_postgres::Row,
+    counted: bool,
+) -> Result<Payment, StoreError> {
     let corrupt = |e: tokio_postgres::Error| StoreError::Corrupt(e.to_string());
     let status: String = row.try_get("status").map_err(corrupt)?;
     let status = PaymentStatus::parse(&status)
@@ -149,42 +224,9 @@ impl PaymentStore for PgPaymentStore {
         event_id: Uuid,
         traceparent: Option<&str>,
     ) -> Result<bool, StoreError> {
+        let row = SettlementRow::new(payment_id, settlement, event_id);
         let message = self.encode(settlement, traceparent).await?;
-        let mut client = self.pool.get().await.map_err(pool_error)?;
-        let tx = client.transaction().await.map_err(pg_error)?;
-        let update = tx.prepare_cached(SETTLE_PAYMENT).await.map_err(pg_error)?;
-        let (reason, detail) = match settlement.failure() {
-            Some((reason, detail)) => (Some(reason), Some(detail)),
-            None => (None, None),
-        };
-        let moved = tx
-            .query_opt(
-                &update,
-                &[
-                    &payment_id,
-                    &settlement.status().as_str(),
-                    &settlement.gateway_reference(),
-                    &reason,
-                    &detail,
-                ],
-            )
-            .await
-            .map_err(pg_error)?
-            .is_some();
-        if moved {
-            write_outbox(&tx, std::slice::from_ref(&message))
-                .await
-                .map_err(pg_error)?;
-        }
-        let processed = tx
-            .prepare_cached(INSERT_PROCESSED_EVENT)
-            .await
-            .map_err(pg_error)?;
-        tx.execute(&processed, &[&self.consumer_group, &event_id])
-            .await
-            .map_err(pg_error)?;
-        tx.commit().await.map_err(pg_error)?;
-        Ok(moved)
+        self.settle_encoded(&row, &message).await
     }
 
     async fn expire(&self, payment_id: Uuid) -> Result<(), StoreError> {
