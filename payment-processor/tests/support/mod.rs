@@ -581,6 +581,11 @@ impl TopicReader {
 
 /// How many records `topic` holds (sum of the high watermarks of its partitions).
 pub async fn record_count(topic: &str) -> i64 {
+    high_watermarks(topic).await.iter().sum()
+}
+
+/// The high watermark of each partition of `topic`.
+pub async fn high_watermarks(topic: &str) -> Vec<i64> {
     let topic = topic.to_owned();
     tokio::task::spawn_blocking(move || {
         let consumer: rdkafka::consumer::BaseConsumer = kafka()
@@ -595,7 +600,7 @@ pub async fn record_count(topic: &str) -> i64 {
                 assert_eq!(low, 0, "nothing is deleted from {topic} during a test");
                 high
             })
-            .sum()
+            .collect()
     })
     .await
     .expect("watermark task")
@@ -635,6 +640,26 @@ pub async fn wait_committed_past(world: &TestWorld, partition: i32, offset: i64)
                 .filter(|committed| *committed > offset)
         },
     )
+    .await;
+}
+
+/// Wait until the group committed every record of the source and retry topics: nothing is
+/// in flight, held for a retry or unread any more.
+pub async fn wait_drained(world: &TestWorld, timeout: Duration) {
+    poll_until("the group to commit every record", timeout, || async {
+        for topic in [&world.source, &world.retry1, &world.retry2] {
+            for (partition, high) in high_watermarks(topic).await.into_iter().enumerate() {
+                let partition = i32::try_from(partition).expect("few partitions");
+                let committed = committed_offset(&world.group, topic, partition)
+                    .await
+                    .unwrap_or(0);
+                if committed < high {
+                    return None;
+                }
+            }
+        }
+        Some(())
+    })
     .await;
 }
 
