@@ -462,6 +462,22 @@ impl<H: KeyedHandler> KeyedContext<H> {
             }
         }
         self.commit(consumer, &mut engine, Some(revoked), CommitMode::Sync);
+        // Resume what we paused before letting go: librdkafka keeps an application pause on the
+        // partition across revoke/assign, so a partition paused here (held retry records, or at
+        // max_in_flight) and assigned back to this member later stayed paused for good while
+        // `engine.paused` (cleared below) said it was not — its records were never consumed again
+        // (found by payment-processor's rebalance test: orders stuck PENDING, never retried).
+        let paused_revoked: Vec<TopicPartition> = engine
+            .paused
+            .iter()
+            .filter(|tp| revoked.contains(*tp))
+            .cloned()
+            .collect();
+        if !paused_revoked.is_empty()
+            && let Err(e) = consumer.resume(&tpl_of(&paused_revoked))
+        {
+            tracing::warn!(error = %e, "resuming revoked partitions failed");
+        }
         for tp in revoked {
             engine.tracker.revoke(tp);
             engine.partitions.remove(tp);
