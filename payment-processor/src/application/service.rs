@@ -114,18 +114,18 @@ impl<S: PaymentStore, G: PaymentGateway, C: Clock> PaymentService<S, G, C> {
                 Err(self.expired_error(event))
             }
             NextStep::LookUpThenExpire => {
-                match self
-                    .timed_gateway_call(self.gateway.find_charge(&key))
-                    .await?
-                {
-                    Some(answer) => self.settle(&payment, &answer, event, traceparent).await,
-                    None => {
-                        self.store.expire(payment.payment_id).await?;
-                        metrics::counter!("payment_processor_payments_total", "result" => "expired")
-                            .increment(1);
-                        Err(self.expired_error(event))
-                    }
-                }
+                self.look_up_then_expire(&payment, &key, event, traceparent)
+                    .await
+            }
+            NextStep::Charge
+                if self
+                    .deadline
+                    .is_expired(event.occurred_at, self.clock.now()) =>
+            {
+                // The deadline passed while step (a) waited (group commit, pool): this attempt
+                // was counted, so the gateway may know the key — look up, never charge anew.
+                self.look_up_then_expire(&payment, &key, event, traceparent)
+                    .await
             }
             NextStep::Charge => {
                 let answer = self
@@ -136,6 +136,29 @@ impl<S: PaymentStore, G: PaymentGateway, C: Clock> PaymentService<S, G, C> {
                     std::process::abort();
                 }
                 self.settle(&payment, &answer, event, traceparent).await
+            }
+        }
+    }
+
+    /// Past the deadline with an attempt that may have reached the gateway: settle with what the
+    /// gateway recorded under the key, or expire if it recorded nothing.
+    async fn look_up_then_expire(
+        &self,
+        payment: &Payment,
+        key: &GatewayIdempotencyKey,
+        event: &OrderCreated,
+        traceparent: Option<&str>,
+    ) -> Result<ProcessOutcome, ProcessError> {
+        match self
+            .timed_gateway_call(self.gateway.find_charge(key))
+            .await?
+        {
+            Some(answer) => self.settle(payment, &answer, event, traceparent).await,
+            None => {
+                self.store.expire(payment.payment_id).await?;
+                metrics::counter!("payment_processor_payments_total", "result" => "expired")
+                    .increment(1);
+                Err(self.expired_error(event))
             }
         }
     }
