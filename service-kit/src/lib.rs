@@ -1,6 +1,10 @@
-//! What every binary needs around its business logic: logs, shutdown, health and metrics.
+//! What every binary needs around its business logic: logs, shutdown, health and metrics; with
+//! the `postgres` feature, the database plumbing of [`postgres`] (pool, error classification,
+//! locked migrations).
 
 mod ops;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod shutdown;
 mod skeleton;
 mod telemetry;

@@ -1,12 +1,14 @@
-//! The payments database: pool and migrations (plain SQL in `payment-processor/migrations/`,
-//! applied by refinery under a `pg_advisory_lock`), and the [`PgPaymentStore`] adapter. Every
-//! statement lives in `sql/` and is prepared once per pooled connection.
+//! The payments database: migrations (plain SQL in `payment-processor/migrations/`, applied by
+//! refinery under a `pg_advisory_lock` through `service_kit::postgres::run_migrations_locked`)
+//! and the [`PgPaymentStore`] adapter. The pool and the error classification are
+//! `service_kit::postgres`'s. Every statement lives in `sql/` and is prepared once per pooled
+//! connection.
 
 mod store;
 
 pub use store::PgPaymentStore;
 
-use eventing::postgres::{MigrationError, run_migrations_locked};
+use service_kit::postgres::{MigrationError, run_migrations_locked};
 
 refinery::embed_migrations!("migrations");
 
