@@ -1,7 +1,9 @@
-//! What every binary needs around its business logic: logs, shutdown, health and metrics; with
-//! the `postgres` feature, the database plumbing of [`postgres`] (pool, error classification,
+//! What every binary needs around its business logic: logs, shutdown, health and metrics, the
+//! JSON error body and JSON request-body reading of every HTTP API ([`http`]); with the
+//! `postgres` feature, the database plumbing of `postgres` (pool, error classification,
 //! locked migrations).
 
+pub mod http;
 mod ops;
 #[cfg(feature = "postgres")]
 pub mod postgres;
