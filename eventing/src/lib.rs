@@ -12,13 +12,13 @@
 //! panic; every error says whether a retry can help ([`ErrorKind`]).
 //!
 //! The pure contracts live in the `contracts` crate (services' domain modules use it without
-//! pulling in any I/O crate); logging, shutdown and ops endpoints live in `service-kit`.
+//! pulling in any I/O crate); logging, shutdown, ops endpoints and the Postgres pool, error
+//! classification and locked migrations (`service_kit::postgres`) live in `service-kit`.
 
 pub mod codec;
 pub mod error;
 pub mod kafka;
 pub mod outbox;
-pub mod postgres;
 pub mod wire_format;
 
 pub use codec::AvroCodec;

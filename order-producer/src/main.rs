@@ -38,9 +38,11 @@ async fn main() -> anyhow::Result<()> {
 
     let pool = connect_pool(&PgSettings {
         url: config.database_url.clone(),
+        application_name: "order-producer".into(),
         pool_size: config.database_pool_size,
         timeout: Duration::from_millis(config.database_timeout_ms),
         schema: None,
+        options: Vec::new(),
     })
     .map_err(anyhow::Error::msg)?;
     migrate_when_reachable(&pool, &cancel).await?;

@@ -34,9 +34,11 @@ async fn main() -> anyhow::Result<()> {
 
     let pool = connect_pool(&PgSettings {
         url: config.database_url.clone(),
+        application_name: "payment-gateway-sim".into(),
         pool_size: config.pool_size,
         timeout: config.database_timeout,
-        synchronous_commit: config.synchronous_commit,
+        schema: None,
+        options: vec![config.synchronous_commit.server_setting()],
     })
     .map_err(anyhow::Error::msg)?;
     migrate_when_reachable(&pool, &cancel).await?;

@@ -9,7 +9,6 @@ use eventing::kafka::keyed::{
     KeyParking, KeyedConsumer, KeyedConsumerConfig, KeyedHandler, PgKeyParking, RuntimeStatus,
 };
 use eventing::kafka::{ConsumedRecord, HandlerError};
-use eventing::postgres::{MigrationError, PgSettings, connect_pool};
 use payment_processor::application::ports::SystemClock;
 use payment_processor::application::{CrashHook, PaymentService};
 use payment_processor::config::Config;
@@ -19,6 +18,7 @@ use payment_processor::infrastructure::kafka::OrderCreatedHandler;
 use payment_processor::infrastructure::postgres::{
     GroupCommitSettings, GroupCommitStore, PgPaymentStore, run_migrations,
 };
+use service_kit::postgres::{MigrationError, PgSettings, connect_pool};
 use service_kit::{ReadinessCheck, install_metrics, ops_router, redact_url, serve, shutdown_token};
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
         pool_size: config.pool_size,
         timeout: config.database_timeout,
         schema: config.database_schema.clone(),
+        options: Vec::new(),
     })
     .map_err(anyhow::Error::msg)?;
     migrate_when_reachable(&pool, config.database_schema.as_deref(), &cancel).await?;

@@ -4,7 +4,6 @@
 
 use chrono::Utc;
 use eventing::AvroCodec;
-use eventing::postgres::{PgSettings, connect_pool};
 use payment_processor::application::ports::PaymentStore;
 use payment_processor::domain::{
     ChargeRequest, GatewayAnswer, GatewayIdempotencyKey, PaymentStatus, Settlement,
@@ -13,6 +12,7 @@ use payment_processor::infrastructure::postgres::{
     GroupCommitSettings, GroupCommitStore, PgPaymentStore, run_migrations,
 };
 use rust_decimal::Decimal;
+use service_kit::postgres::{PgSettings, connect_pool};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -31,6 +31,7 @@ async fn concurrent_duplicates_settle_once_with_one_outbox_row_each() {
         pool_size: 1,
         timeout: Duration::from_secs(5),
         schema: None,
+        options: Vec::new(),
     })
     .expect("pool");
     admin
@@ -46,6 +47,7 @@ async fn concurrent_duplicates_settle_once_with_one_outbox_row_each() {
         pool_size: 8,
         timeout: Duration::from_secs(5),
         schema: Some(schema.clone()),
+        options: Vec::new(),
     })
     .expect("pool");
     run_migrations(&pool).await.expect("migrations");

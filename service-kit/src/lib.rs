@@ -1,6 +1,12 @@
-//! What every binary needs around its business logic: logs, shutdown, health and metrics.
+//! What every binary needs around its business logic: logs, shutdown, health and metrics, the
+//! JSON error body and JSON request-body reading of every HTTP API ([`http`]); with the
+//! `postgres` feature, the database plumbing of `postgres` (pool, error classification,
+//! locked migrations).
 
+pub mod http;
 mod ops;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod shutdown;
 mod skeleton;
 mod telemetry;

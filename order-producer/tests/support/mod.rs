@@ -117,9 +117,11 @@ impl TestDb {
     pub fn pool_for(url: &str, schema: &str, timeout: Duration) -> Pool {
         connect_pool(&PgSettings {
             url: url.to_string(),
+            application_name: "order-producer".into(),
             pool_size: 8,
             timeout,
             schema: Some(schema.to_string()),
+            options: Vec::new(),
         })
         .expect("pool settings are valid")
     }

@@ -37,9 +37,11 @@ pub async fn start_gateway() -> Gateway {
     let url = database_url();
     let pool = connect_pool(&PgSettings {
         url: url.clone(),
+        application_name: "payment-gateway-sim".into(),
         pool_size: 8,
         timeout: Duration::from_secs(5),
-        synchronous_commit: SynchronousCommit::Off,
+        schema: None,
+        options: vec![SynchronousCommit::Off.server_setting()],
     })
     .expect("the gateway database URL is valid");
     run_migrations(&pool).await.unwrap_or_else(|e| {
@@ -55,9 +57,11 @@ pub async fn start_gateway() -> Gateway {
 pub async fn start_gateway_without_database() -> Gateway {
     let pool = connect_pool(&PgSettings {
         url: "postgres://pipeline:pipeline@127.0.0.1:1/gateway".into(),
+        application_name: "payment-gateway-sim".into(),
         pool_size: 2,
         timeout: Duration::from_millis(500),
-        synchronous_commit: SynchronousCommit::Off,
+        schema: None,
+        options: vec![SynchronousCommit::Off.server_setting()],
     })
     .expect("the URL is valid");
     serve_pool(pool).await

@@ -1,91 +1,39 @@
-//! The one error body of the API: `{"error": {"code": ..., "message": ..., "field": ...}}`.
+//! The one error body of the API: `{"error": {"code": ..., "message": ..., "field": ...}}`. The
+//! body and its response ([`ApiError`], `Retry-After` on 503) are `service_kit::http`'s, shared
+//! by every service; this module holds the order API's own answers: which status and code each
+//! [`ServiceError`] gets.
 
 use crate::application::ServiceError;
 use crate::domain::FieldError;
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use eventing::ErrorKind;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-/// Error envelope.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
+pub use service_kit::http::{ApiError, ErrorBody, ErrorDetail};
+
+/// An invalid field: 422.
+pub fn invalid_field(err: FieldError) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        err.code,
+        err.message,
+        Some(err.field),
+    )
 }
 
-/// What went wrong.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable machine-readable code, e.g. `out_of_range`, `unknown_currency`, `malformed_json`.
-    pub code: String,
-    /// Human-readable explanation.
-    pub message: String,
-    /// The offending input as a JSON path (`items[2].quantity`), header or path parameter; null
-    /// when the problem is not about one field.
-    pub field: Option<String>,
-}
-
-/// An error response: status + body (+ `Retry-After` when retrying can help).
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub body: ErrorBody,
-}
-
-impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        code: impl Into<String>,
-        message: impl Into<String>,
-        field: Option<String>,
-    ) -> Self {
-        Self {
-            status,
-            body: ErrorBody {
-                error: ErrorDetail {
-                    code: code.into(),
-                    message: message.into(),
-                    field,
-                },
-            },
-        }
-    }
-
-    /// An invalid field: 422.
-    pub fn invalid_field(err: FieldError) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            err.code,
-            err.message,
-            Some(err.field),
-        )
-    }
-
-    pub fn service_unavailable(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            message,
-            None,
-        )
-    }
-
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "the request could not be processed; the error was logged",
-            None,
-        )
-    }
+/// The database (or schema registry) is down: 503, retry later.
+pub fn service_unavailable(message: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+        message,
+        None,
+    )
 }
 
 impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
-            ServiceError::InvalidInput(field) => ApiError::invalid_field(field),
+            ServiceError::InvalidInput(field) => invalid_field(field),
             ServiceError::IdempotencyKeyReused { key } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -102,7 +50,7 @@ impl From<ServiceError> for ApiError {
             ),
             ServiceError::Store(store) if store.kind() == ErrorKind::Transient => {
                 tracing::warn!(error = %store, "storage unavailable");
-                ApiError::service_unavailable(
+                service_unavailable(
                     "the order database (or schema registry) is unavailable; nothing was stored, retry later",
                 )
             }
@@ -111,18 +59,5 @@ impl From<ServiceError> for ApiError {
                 ApiError::internal()
             }
         }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let retry = self.status == StatusCode::SERVICE_UNAVAILABLE;
-        let mut response = (self.status, Json(self.body)).into_response();
-        if retry {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        response
     }
 }

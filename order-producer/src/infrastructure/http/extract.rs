@@ -1,42 +1,27 @@
-//! Extractors whose rejections are our JSON errors (axum's defaults answer in plain text).
+//! Extractors whose rejections are our JSON errors (axum's defaults answer in plain text). The
+//! reading of a JSON body (415 / 413 / 400) is `service_kit::http::JsonBodyRules`'s; the order
+//! API's answers to a body of the wrong shape ([`json_error`]: 422 naming the JSON path) and its
+//! path and header extractors are here.
 
 use super::error::ApiError;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
+use service_kit::http::{JsonBodyRules, JsonMediaTypes, serde_quoted_name};
 use uuid::Uuid;
 
-/// A JSON request body: `Content-Type` must be JSON (else 415), the body must fit the limit
-/// (else 413) and parse as `T` (else 400 for bad syntax, 422 for wrong shape), with the field
-/// named as a JSON path.
+/// A JSON request body: `Content-Type` must be JSON, `application/*+json` included (else 415),
+/// the body must fit the limit (else 413) and parse as `T` (else 400 for bad syntax, 422 for
+/// wrong shape), with the field named as a JSON path.
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
-fn is_json_content_type(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
-}
-
-/// First backtick-quoted word of a serde message (`missing field `sku`` → `sku`).
-fn quoted_name(message: &str) -> Option<&str> {
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(&message[start..start + len])
-}
+/// How the order API reads JSON bodies.
+const JSON_BODY_RULES: JsonBodyRules = JsonBodyRules {
+    media_types: JsonMediaTypes::AnyJson,
+    json_error,
+};
 
 fn join_path(parent: &str, child: &str) -> String {
     if parent.is_empty() || parent == "." {
@@ -65,7 +50,7 @@ pub fn json_error(path: &str, err: &serde_json::Error) -> ApiError {
         ),
         serde_json::error::Category::Data => {
             if message.starts_with("missing field") {
-                let name = quoted_name(&message).unwrap_or("?");
+                let name = serde_quoted_name(&message).unwrap_or("?");
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "missing_field",
@@ -73,7 +58,7 @@ pub fn json_error(path: &str, err: &serde_json::Error) -> ApiError {
                     Some(join_path(path, name)),
                 )
             } else if message.starts_with("unknown field") {
-                let name = quoted_name(&message).unwrap_or("?");
+                let name = serde_quoted_name(&message).unwrap_or("?");
                 let field = if path.ends_with(name) {
                     path.to_string()
                 } else {
@@ -99,11 +84,7 @@ pub fn json_error(path: &str, err: &serde_json::Error) -> ApiError {
 
 /// Parse `bytes` as exactly one JSON value of type `T` (trailing data is an error).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer)
-        .map_err(|e| json_error(&e.path().to_string(), e.inner()))?;
-    deserializer.end().map_err(|e| json_error("", &e))?;
-    Ok(value)
+    JSON_BODY_RULES.parse(bytes)
 }
 
 impl<T, S> FromRequest<S> for JsonBody<T>
@@ -114,32 +95,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json_content_type(req.headers()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "the body must be JSON, sent with `Content-Type: application/json`",
-                Some("Content-Type".into()),
-            ));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the body is larger than the limit of this endpoint",
-                    None,
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unreadable_body",
-                    format!("the body could not be read: {}", rejection.body_text()),
-                    None,
-                )
-            }
-        })?;
-        parse_json(&bytes).map(JsonBody)
+        JSON_BODY_RULES.read(req, state).await.map(JsonBody)
     }
 }
 

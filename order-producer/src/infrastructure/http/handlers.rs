@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::dto::{CreateOrderRequest, CreateOrderResponse, OrderResponse};
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, invalid_field};
 use super::extract::{JsonBody, OrderIdPath, idempotency_key};
 use super::trace_context::traceparent_or_new;
 use axum::extract::State;
@@ -49,7 +49,7 @@ pub(super) async fn create_order(
             .get("traceparent")
             .and_then(|value| value.to_str().ok()),
     );
-    let command = request.into_command().map_err(ApiError::invalid_field)?;
+    let command = request.into_command().map_err(invalid_field)?;
     let outcome = state
         .service
         .place_order(command, key.as_deref(), &traceparent)

@@ -3,11 +3,12 @@
 //!
 //! Safe to run twice (refinery records applied versions; the SQL is `IF NOT EXISTS`) and from
 //! several instances at once: the whole run holds a session-level `pg_advisory_lock`, so a second
-//! instance waits and then finds nothing left to do.
+//! instance waits and then finds nothing left to do. The locked run itself is
+//! `service_kit::postgres::run_migrations_locked`, shared with the other services.
 
-use super::errors::{pg_error, pool_error};
 use crate::application::StoreError;
 use deadpool_postgres::Pool;
+use service_kit::postgres::{MigrationError, run_migrations_locked};
 
 refinery::embed_migrations!("migrations");
 
@@ -16,27 +17,10 @@ pub const MIGRATION_LOCK_KEY: i64 = 0x6f72_6465_725f_6d67;
 
 /// Apply every pending migration; returns the versions applied by this call.
 pub async fn run_migrations(pool: &Pool) -> Result<Vec<u32>, StoreError> {
-    let mut client = pool.get().await.map_err(pool_error)?;
-    client
-        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK_KEY])
+    run_migrations_locked(pool, MIGRATION_LOCK_KEY, migrations::runner())
         .await
-        .map_err(pg_error)?;
-    let outcome = migrations::runner()
-        .set_abort_divergent(true)
-        .run_async(&mut **client)
-        .await;
-    let unlock = client
-        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY])
-        .await;
-    let report = outcome.map_err(|e| StoreError::Rejected(format!("migration failed: {e}")))?;
-    if let Err(e) = unlock {
-        // The lock is session-scoped: dropping this connection releases it.
-        let _ = deadpool_postgres::Object::take(client);
-        return Err(pg_error(e));
-    }
-    Ok(report
-        .applied_migrations()
-        .iter()
-        .map(|m| m.version())
-        .collect())
+        .map_err(|e| match e {
+            MigrationError::Unavailable(detail) => StoreError::Unavailable(detail),
+            MigrationError::Failed(_) => StoreError::Rejected(e.to_string()),
+        })
 }

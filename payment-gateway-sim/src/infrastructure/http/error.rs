@@ -1,63 +1,22 @@
-//! The one error body of the API: `{"error": {"code": ..., "message": ..., "field": ...}}`.
+//! The one error body of the API: `{"error": {"code": ..., "message": ..., "field": ...}}`. The
+//! body and its response ([`ApiError`], `Retry-After: 1` on 503) are `service_kit::http`'s,
+//! shared by every service; this module holds the gateway's own answers: which status and code
+//! each [`LedgerError`] and [`ChargeError`] gets.
 
 use crate::application::{ChargeError, LedgerError};
 use crate::domain::FieldError;
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use axum::http::StatusCode;
 
-/// Error envelope.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
+pub use service_kit::http::{ApiError, ErrorBody, ErrorDetail};
 
-/// What went wrong.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ErrorDetail {
-    /// Stable machine-readable code, e.g. `invalid_amount`, `idempotency_key_reused`.
-    pub code: String,
-    pub message: String,
-    /// The offending JSON field, query parameter or header; null when not about one field.
-    pub field: Option<String>,
-}
-
-/// An error response: status + body (+ `Retry-After: 1` on 503).
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub body: ErrorBody,
-}
-
-impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        code: impl Into<String>,
-        message: impl Into<String>,
-        field: Option<String>,
-    ) -> Self {
-        Self {
-            status,
-            body: ErrorBody {
-                error: ErrorDetail {
-                    code: code.into(),
-                    message: message.into(),
-                    field,
-                },
-            },
-        }
-    }
-
-    /// An invalid input: 400 naming the field (like Stripe's `invalid_request_error`).
-    pub fn invalid_field(err: FieldError) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            err.code,
-            err.message,
-            Some(err.field.to_owned()),
-        )
-    }
+/// An invalid input: 400 naming the field (like Stripe's `invalid_request_error`).
+pub fn invalid_field(err: FieldError) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        err.code,
+        err.message,
+        Some(err.field.to_owned()),
+    )
 }
 
 impl From<LedgerError> for ApiError {
@@ -74,12 +33,7 @@ impl From<LedgerError> for ApiError {
             }
             LedgerError::Failed(detail) => {
                 tracing::error!(error = %detail, "ledger failure");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "the request could not be processed; the error was logged",
-                    None,
-                )
+                ApiError::internal()
             }
         }
     }
@@ -110,18 +64,5 @@ impl From<ChargeError> for ApiError {
             ),
             ChargeError::Ledger(ledger) => ledger.into(),
         }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let retry = self.status == StatusCode::SERVICE_UNAVAILABLE;
-        let mut response = (self.status, Json(self.body)).into_response();
-        if retry {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        response
     }
 }

@@ -1,33 +1,23 @@
 //! JSON bodies whose rejections are our JSON errors naming the field (axum's are plain text).
+//! The reading of a JSON body (415 / 413 / 400) is `service_kit::http::JsonBodyRules`'s; the
+//! gateway's answers to a body of the wrong shape ([`json_error`]: always 400) are here.
 
 use super::error::ApiError;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
+use service_kit::http::{JsonBodyRules, JsonMediaTypes, serde_quoted_name};
 
-/// A JSON request body: `Content-Type` must be JSON (else 415), the body must fit the limit
-/// (else 413) and parse as exactly one `T` (else 400 naming the field).
+/// A JSON request body: `Content-Type` must be `application/json` (else 415), the body must fit
+/// the limit (else 413) and parse as exactly one `T` (else 400 naming the field).
 #[derive(Debug)]
 pub struct JsonBody<T>(pub T);
 
-fn is_json_content_type(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let essence = value.split(';').next().unwrap_or_default().trim();
-    essence.eq_ignore_ascii_case("application/json")
-}
-
-/// First backtick-quoted word of a serde message (`unknown field `colour`` → `colour`).
-fn quoted_name(message: &str) -> Option<&str> {
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(&message[start..start + len])
-}
+/// How the gateway reads JSON bodies.
+const JSON_BODY_RULES: JsonBodyRules = JsonBodyRules {
+    media_types: JsonMediaTypes::ApplicationJson,
+    json_error,
+};
 
 /// Turn a serde_json error at JSON path `path` into a 400. Pure.
 pub fn json_error(path: &str, err: &serde_json::Error) -> ApiError {
@@ -38,11 +28,11 @@ pub fn json_error(path: &str, err: &serde_json::Error) -> ApiError {
         Category::Syntax | Category::Io | Category::Eof => ("malformed_json", None),
         Category::Data if message.starts_with("missing field") => (
             "missing_field",
-            quoted_name(&message).map(str::to_owned).or(at_path),
+            serde_quoted_name(&message).map(str::to_owned).or(at_path),
         ),
         Category::Data if message.starts_with("unknown field") => (
             "unknown_field",
-            quoted_name(&message).map(str::to_owned).or(at_path),
+            serde_quoted_name(&message).map(str::to_owned).or(at_path),
         ),
         Category::Data => ("invalid_value", at_path),
     };
@@ -56,11 +46,7 @@ pub fn json_error(path: &str, err: &serde_json::Error) -> ApiError {
 
 /// Parse `bytes` as exactly one JSON value of type `T` (trailing data is an error).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer)
-        .map_err(|e| json_error(&e.path().to_string(), e.inner()))?;
-    deserializer.end().map_err(|e| json_error("", &e))?;
-    Ok(value)
+    JSON_BODY_RULES.parse(bytes)
 }
 
 impl<T, S> FromRequest<S> for JsonBody<T>
@@ -71,32 +57,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json_content_type(req.headers()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "the body must be JSON, sent with `Content-Type: application/json`",
-                Some("Content-Type".into()),
-            ));
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the body is larger than the limit of this endpoint",
-                    None,
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unreadable_body",
-                    format!("the body could not be read: {}", rejection.body_text()),
-                    None,
-                )
-            }
-        })?;
-        parse_json(&bytes).map(JsonBody)
+        JSON_BODY_RULES.read(req, state).await.map(JsonBody)
     }
 }
 

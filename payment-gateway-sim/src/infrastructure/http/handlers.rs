@@ -4,7 +4,7 @@ use super::AppState;
 use super::dto::{
     ChargeBody, ChargeResponse, LedgerEntries, LedgerEntry, LedgerQuery, SummaryResponse,
 };
-use super::error::ApiError;
+use super::error::{ApiError, invalid_field};
 use super::extract::JsonBody;
 use crate::application::ChargeError;
 use crate::domain::{Behaviour, BehaviourPatch, ChargeRequest, IdempotencyKey};
@@ -47,7 +47,7 @@ async fn charge(
         None => None,
         Some(value) => Some(value.to_str().map_err(|_| {
             let err = IdempotencyKey::parse("\u{7f}").expect_err("DEL is not visible ASCII");
-            ("invalid", ApiError::invalid_field(err))
+            ("invalid", invalid_field(err))
         })?),
     };
     let JsonBody(body) = body.map_err(|e| ("invalid", e))?;
@@ -58,7 +58,7 @@ async fn charge(
         &body.amount,
         &body.currency,
     )
-    .map_err(|e| ("invalid", ApiError::invalid_field(e)))?;
+    .map_err(|e| ("invalid", invalid_field(e)))?;
     let answer = state.service.charge(request).await.map_err(|e| {
         let outcome = match &e {
             ChargeError::Outage => "outage",
@@ -108,7 +108,7 @@ pub async fn patch_behaviour(
         .service
         .behaviour()
         .update(&patch)
-        .map_err(ApiError::invalid_field)?;
+        .map_err(invalid_field)?;
     tracing::info!(behaviour = ?next, "gateway behaviour changed");
     Ok(Json(next))
 }
@@ -143,7 +143,7 @@ pub async fn ledger(
             state.service.charges_of_order(order_id).await?
         }
         (None, Some(key)) => {
-            let key = IdempotencyKey::parse(&key).map_err(ApiError::invalid_field)?;
+            let key = IdempotencyKey::parse(&key).map_err(invalid_field)?;
             state
                 .service
                 .charge_by_key(key.as_str())

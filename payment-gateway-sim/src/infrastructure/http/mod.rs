@@ -7,7 +7,8 @@
 //! | `GET /v1/ledger/summary` | counts, incl. orders charged more than once |
 //! | `GET`/`PATCH /admin/behaviour` | read / change latency, fault rates, outage |
 //!
-//! Every error is a JSON [`error::ErrorBody`]; a panic in a handler becomes a JSON 500. The
+//! Every error is a JSON [`error::ErrorBody`] (the body type and JSON-body reading are
+//! `service_kit::http`'s, shared with the other services); a panic in a handler becomes a JSON 500. The
 //! operational routes (`/healthz`, `/readyz`, `/metrics`) are merged in by `main.rs`.
 
 pub mod dto;
@@ -19,7 +20,6 @@ use crate::application::GatewayService;
 use crate::infrastructure::postgres::PgLedger;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::any::Any;
@@ -39,12 +39,7 @@ pub struct AppState {
 
 fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     tracing::error!("a request handler panicked");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        [(header::CONTENT_TYPE, "application/json")],
-        r#"{"error":{"code":"internal_error","message":"the request could not be processed; the error was logged","field":null}}"#,
-    )
-        .into_response()
+    error::ApiError::internal().into_response()
 }
 
 /// The API router (without the operational routes).

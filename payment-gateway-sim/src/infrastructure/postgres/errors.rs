@@ -1,19 +1,10 @@
 //! Classification of database errors into [`LedgerError`]: transient ones become 503s.
+//! Which SQLSTATEs are transient is decided once for the workspace, by
+//! `service_kit::postgres::is_transient_sqlstate`.
 
 use crate::application::LedgerError;
 use deadpool_postgres::PoolError;
-
-/// SQLSTATE classes and codes after which the same statement can succeed later.
-fn is_transient_sqlstate(code: &str) -> bool {
-    code.starts_with("08") // connection exception
-        || code.starts_with("53") // insufficient resources
-        || code.starts_with("57P") // admin / crash shutdown, cannot connect now
-        || code.starts_with("58") // system error (I/O)
-        || code == "40001" // serialization failure
-        || code == "40P01" // deadlock detected
-        || code == "55P03" // lock not available
-        || code == "57014" // query canceled (statement timeout)
-}
+use service_kit::postgres::is_transient_sqlstate;
 
 /// SQLSTATE decides; without one it is a connection-level failure (closed, I/O, timeout)
 /// unless it is about converting a value.

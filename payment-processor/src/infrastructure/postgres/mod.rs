@@ -1,7 +1,9 @@
-//! The payments database: pool and migrations (plain SQL in `payment-processor/migrations/`,
-//! applied by refinery under a `pg_advisory_lock`), the per-event [`PgPaymentStore`] and the
-//! [`GroupCommitStore`] the service runs with (many events per statement and transaction). Every
-//! statement lives in `sql/` and is prepared once per pooled connection.
+//! The payments database: migrations (plain SQL in `payment-processor/migrations/`, applied by
+//! refinery under a `pg_advisory_lock` through `service_kit::postgres::run_migrations_locked`),
+//! the per-event [`PgPaymentStore`] and the [`GroupCommitStore`] the service runs with (many
+//! events per statement and transaction). The pool and the error classification are
+//! `service_kit::postgres`'s. Every statement lives in `sql/` and is prepared once per pooled
+//! connection.
 
 mod group_commit;
 mod store;
@@ -9,7 +11,7 @@ mod store;
 pub use group_commit::{GroupCommitSettings, GroupCommitStore};
 pub use store::PgPaymentStore;
 
-use eventing::postgres::{MigrationError, run_migrations_locked};
+use service_kit::postgres::{MigrationError, run_migrations_locked};
 
 refinery::embed_migrations!("migrations");
 

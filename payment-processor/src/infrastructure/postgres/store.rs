@@ -9,7 +9,7 @@ use contracts::ErrorKind;
 use deadpool_postgres::{Pool, PoolError};
 use eventing::AvroCodec;
 use eventing::outbox::{OutboxMessage, write_outbox};
-use eventing::postgres::{pg_error_kind, pool_error_kind};
+use service_kit::postgres::{pg_error_kind, pool_error_kind};
 use uuid::Uuid;
 
 const BEGIN_PAYMENT: &str = include_str!("sql/begin_payment.sql");

@@ -1,11 +1,16 @@
-//! Postgres plumbing every service shares: the connection pool and the classification of
-//! database errors into the workspace's [`ErrorKind`] (SQLSTATE decides, never message text).
+//! Postgres plumbing every service with a database shares (cargo feature `postgres`): the
+//! connection pool, the classification of database errors (SQLSTATE decides, never message text)
+//! and refinery migrations run under an advisory lock.
 //!
 //! The pool makes connections on demand and drops broken ones on recycle, so a service recovers
 //! by itself after the database was down. Passwords never reach a log: [`PgSettings`]'s `Debug`
 //! prints the URL redacted.
+//!
+//! Services map [`is_transient_sqlstate`] (or [`pg_error_kind`] / [`pool_error_kind`], which give
+//! the workspace's [`ErrorKind`]) and [`MigrationError`] onto their own store errors; the event
+//! machinery (outbox, consumer runtime) lives in `eventing`.
 
-use crate::error::ErrorKind;
+use contracts::error::ErrorKind;
 use deadpool_postgres::{
     Manager, ManagerConfig, Pool, PoolConfig, PoolError, RecyclingMethod, Runtime, Timeouts,
 };
@@ -25,16 +30,20 @@ pub struct PgSettings {
     pub timeout: Duration,
     /// Use this schema (`search_path`) instead of the default: tests isolate themselves this way.
     pub schema: Option<String>,
+    /// Further server settings for every session, each sent as `-c key=value` (e.g.
+    /// `("synchronous_commit", "off")`).
+    pub options: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for PgSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgSettings")
-            .field("url", &service_kit::redact_url(&self.url))
+            .field("url", &crate::redact_url(&self.url))
             .field("application_name", &self.application_name)
             .field("pool_size", &self.pool_size)
             .field("timeout", &self.timeout)
             .field("schema", &self.schema)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -48,8 +57,8 @@ pub fn connect_pool(settings: &PgSettings) -> Result<Pool, String> {
         .connect_timeout(settings.timeout)
         .keepalives(true)
         .keepalives_idle(Duration::from_secs(30));
-    if let Some(schema) = &settings.schema {
-        config.options(format!("-c search_path={schema}"));
+    if let Some(options) = server_options(settings) {
+        config.options(options);
     }
     let manager = Manager::from_config(
         config,
@@ -72,6 +81,23 @@ pub fn connect_pool(settings: &PgSettings) -> Result<Pool, String> {
         .runtime(Runtime::Tokio1)
         .build()
         .map_err(|e| format!("cannot build the connection pool: {e}"))
+}
+
+/// The startup `options` string: `search_path` (from `schema`) and then every extra setting, each
+/// as `-c key=value`, with spaces and backslashes escaped as the server expects. `None` when there
+/// is nothing to set. Pure.
+fn server_options(settings: &PgSettings) -> Option<String> {
+    let escape = |text: &str| text.replace('\\', "\\\\").replace(' ', "\\ ");
+    let schema = settings.schema.iter().map(|s| ("search_path", s.as_str()));
+    let extra = settings
+        .options
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    let parts: Vec<String> = schema
+        .chain(extra)
+        .map(|(key, value)| format!("-c {}={}", escape(key), escape(value)))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
 }
 
 /// SQLSTATE classes and codes after which the same statement can succeed later.
@@ -151,16 +177,44 @@ pub async fn run_migrations_locked(
 mod tests {
     use super::*;
 
-    #[test]
-    fn passwords_are_redacted() {
-        let settings = PgSettings {
+    fn settings(schema: Option<&str>, options: &[(&str, &str)]) -> PgSettings {
+        PgSettings {
             url: "postgres://u:secret@h/db".into(),
             application_name: "x".into(),
             pool_size: 1,
             timeout: Duration::from_secs(1),
-            schema: None,
-        };
-        assert!(!format!("{settings:?}").contains("secret"));
+            schema: schema.map(str::to_owned),
+            options: options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert!(!format!("{:?}", settings(None, &[])).contains("secret"));
+    }
+
+    #[test]
+    fn server_options_set_schema_then_extra_settings() {
+        assert_eq!(server_options(&settings(None, &[])), None);
+        assert_eq!(
+            server_options(&settings(Some("t1"), &[])).as_deref(),
+            Some("-c search_path=t1")
+        );
+        assert_eq!(
+            server_options(&settings(Some("t1"), &[("synchronous_commit", "off")])).as_deref(),
+            Some("-c search_path=t1 -c synchronous_commit=off")
+        );
+    }
+
+    #[test]
+    fn server_options_escape_spaces_and_backslashes() {
+        assert_eq!(
+            server_options(&settings(None, &[("search_path", "a, b"), ("x", "c\\d")])).as_deref(),
+            Some("-c search_path=a,\\ b -c x=c\\\\d")
+        );
     }
 
     #[test]
