@@ -233,6 +233,37 @@ fn tpl_of<'a>(tps: impl IntoIterator<Item = &'a TopicPartition>) -> TopicPartiti
     tpl
 }
 
+/// Bring the set of paused partitions to `desired` with `pause` and `resume`, recording only
+/// what took effect: `paused` must say what librdkafka has paused, so a failed call leaves its
+/// partitions as they were and the next loop retries it. (Recording `desired` regardless left a
+/// partition whose resume failed marked as resumed while librdkafka kept it paused: never
+/// consumed again.)
+fn reconcile_pauses<E: std::fmt::Display>(
+    paused: &mut HashSet<TopicPartition>,
+    desired: &HashSet<TopicPartition>,
+    pause: impl FnOnce(&[TopicPartition]) -> Result<(), E>,
+    resume: impl FnOnce(&[TopicPartition]) -> Result<(), E>,
+) {
+    let to_pause: Vec<_> = desired.difference(paused).cloned().collect();
+    let to_resume: Vec<_> = paused.difference(desired).cloned().collect();
+    if !to_pause.is_empty() {
+        match pause(&to_pause) {
+            Ok(()) => paused.extend(to_pause),
+            Err(e) => tracing::warn!(error = %e, "pausing partitions failed; retried next loop"),
+        }
+    }
+    if !to_resume.is_empty() {
+        match resume(&to_resume) {
+            Ok(()) => {
+                for tp in &to_resume {
+                    paused.remove(tp);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "resuming partitions failed; retried next loop"),
+        }
+    }
+}
+
 fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
     tpl.elements()
         .iter()
@@ -295,19 +326,12 @@ impl<H: KeyedHandler> KeyedContext<H> {
             } else {
                 engine.held.keys().cloned().collect()
             };
-        let to_pause: Vec<_> = desired.difference(&engine.paused).cloned().collect();
-        let to_resume: Vec<_> = engine.paused.difference(&desired).cloned().collect();
-        if !to_pause.is_empty()
-            && let Err(e) = consumer.pause(&tpl_of(&to_pause))
-        {
-            tracing::warn!(error = %e, "pausing partitions failed");
-        }
-        if !to_resume.is_empty()
-            && let Err(e) = consumer.resume(&tpl_of(&to_resume))
-        {
-            tracing::warn!(error = %e, "resuming partitions failed");
-        }
-        engine.paused = desired;
+        reconcile_pauses(
+            &mut engine.paused,
+            &desired,
+            |tps| consumer.pause(&tpl_of(tps)),
+            |tps| consumer.resume(&tpl_of(tps)),
+        );
     }
 
     /// Commit the committable offsets of `only` (all tracked partitions if `None`) that moved.
@@ -708,5 +732,58 @@ impl<H: KeyedHandler> KeyedConsumer<H> {
         self.consumer.unsubscribe();
         tracing::info!("keyed consumer stopped");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tps(partitions: &[i32]) -> HashSet<TopicPartition> {
+        partitions
+            .iter()
+            .map(|p| TopicPartition::new("t", *p))
+            .collect()
+    }
+
+    #[test]
+    fn a_failed_resume_stays_paused_and_is_retried_next_loop() {
+        let mut paused = tps(&[0, 1]);
+        let desired = tps(&[]);
+        reconcile_pauses(
+            &mut paused,
+            &desired,
+            |_| Ok::<(), String>(()),
+            |_| Err("broker said no".to_string()),
+        );
+        assert_eq!(paused, tps(&[0, 1]), "nothing resumed: still recorded as paused");
+        let mut resumed = Vec::new();
+        reconcile_pauses(
+            &mut paused,
+            &desired,
+            |_| Ok::<(), String>(()),
+            |tps| {
+                resumed.extend_from_slice(tps);
+                Ok(())
+            },
+        );
+        resumed.sort_by_key(|tp| tp.partition);
+        assert_eq!(resumed, vec![TopicPartition::new("t", 0), TopicPartition::new("t", 1)]);
+        assert!(paused.is_empty());
+    }
+
+    #[test]
+    fn a_failed_pause_is_not_recorded_and_a_successful_resume_is() {
+        let mut paused = tps(&[0]);
+        let desired = tps(&[1]);
+        reconcile_pauses(
+            &mut paused,
+            &desired,
+            |_| Err("broker said no".to_string()),
+            |_| Ok(()),
+        );
+        assert!(paused.is_empty(), "0 resumed; 1 not paused, retried next loop");
+        reconcile_pauses(&mut paused, &desired, |_| Ok::<(), String>(()), |_| Ok(()));
+        assert_eq!(paused, desired);
     }
 }
