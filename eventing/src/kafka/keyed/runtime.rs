@@ -264,6 +264,28 @@ fn reconcile_pauses<E: std::fmt::Display>(
     }
 }
 
+/// Which committable offsets to commit. `committed` caches the offsets last *sent*; an async
+/// commit that returned `Ok` was only queued and may still fail, so the cache may run ahead of
+/// the broker. It is consulted only when `skip_unmoved` (the periodic async commit, where a
+/// failed commit is retried once the offset moves, or at revocation). The synchronous commits
+/// at revocation and shutdown pass `false`: they are the last chance to commit a partition
+/// before it goes, and used to be skipped when a failed async commit had cached the same offset
+/// (the next owner then redid everything since the last commit that really succeeded).
+fn offsets_to_commit(
+    committable: impl IntoIterator<Item = (TopicPartition, i64)>,
+    only: Option<&HashSet<TopicPartition>>,
+    committed: &HashMap<TopicPartition, i64>,
+    skip_unmoved: bool,
+) -> Vec<(TopicPartition, i64)> {
+    committable
+        .into_iter()
+        .filter(|(tp, offset)| {
+            only.is_none_or(|set| set.contains(tp))
+                && !(skip_unmoved && committed.get(tp) == Some(offset))
+        })
+        .collect()
+}
+
 fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
     tpl.elements()
         .iter()
@@ -334,7 +356,9 @@ impl<H: KeyedHandler> KeyedContext<H> {
         );
     }
 
-    /// Commit the committable offsets of `only` (all tracked partitions if `None`) that moved.
+    /// Commit the committable offsets of `only` (all tracked partitions if `None`): `Async`
+    /// (periodic) only those that moved since the last one queued, `Sync` (revocation, shutdown)
+    /// all of them — see [`offsets_to_commit`].
     fn commit(
         &self,
         consumer: &BaseConsumer<Self>,
@@ -342,14 +366,15 @@ impl<H: KeyedHandler> KeyedContext<H> {
         only: Option<&HashSet<TopicPartition>>,
         mode: CommitMode,
     ) {
+        let skip_unmoved = matches!(mode, CommitMode::Async);
         let mut tpl = TopicPartitionList::new();
         let mut moved = Vec::new();
-        for (tp, offset) in engine.tracker.all_committable() {
-            if only.is_some_and(|set| !set.contains(&tp))
-                || engine.committed.get(&tp) == Some(&offset)
-            {
-                continue;
-            }
+        for (tp, offset) in offsets_to_commit(
+            engine.tracker.all_committable(),
+            only,
+            &engine.committed,
+            skip_unmoved,
+        ) {
             if let Err(e) =
                 tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(offset))
             {
@@ -744,6 +769,27 @@ mod tests {
             .iter()
             .map(|p| TopicPartition::new("t", *p))
             .collect()
+    }
+
+    #[test]
+    fn revocation_commits_even_what_a_queued_async_commit_cached() {
+        let committable = vec![
+            (TopicPartition::new("t", 0), 7),
+            (TopicPartition::new("t", 1), 3),
+        ];
+        // An async commit of 7 was queued (cached) and then failed at the broker.
+        let committed = HashMap::from([(TopicPartition::new("t", 0), 7)]);
+        assert_eq!(
+            offsets_to_commit(committable.clone(), None, &committed, true),
+            vec![(TopicPartition::new("t", 1), 3)],
+            "the periodic commit skips what it already queued"
+        );
+        let revoked = tps(&[0]);
+        assert_eq!(
+            offsets_to_commit(committable, Some(&revoked), &committed, false),
+            vec![(TopicPartition::new("t", 0), 7)],
+            "the revocation commit sends it again, and only the revoked partition"
+        );
     }
 
     #[test]
