@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use eventing::kafka::keyed::{
     Delivery, KeyParking, KeyedConsumer, KeyedConsumerArgs, KeyedConsumerConfig, KeyedHandler,
-    PARKED_KEYS_TABLES_DDL, PgKeyParking, RetryPolicy, RetryTier, RuntimeStatus,
+    PARKED_KEYS_TABLES_DDL, ParkedKey, ParkingError, PgKeyParking, RecordPosition, RetryPolicy, RetryTier, RuntimeStatus,
     dead_letter_headers as dlh, retry_headers as rh,
 };
 use eventing::kafka::{ConsumedRecord, HandlerError, KafkaArgs, create_topic};
@@ -995,4 +995,102 @@ async fn a_second_instance_joining_and_leaving_loses_nothing() {
         .await;
     }
     first.stop().await;
+}
+
+/// A parking store that is down: every call fails (transient).
+#[derive(Debug)]
+struct ParkingDown;
+
+fn parking_down<T>() -> Result<T, ParkingError> {
+    Err(ParkingError {
+        kind: eventing::ErrorKind::Transient,
+        message: "connection refused (test: parking store down)".into(),
+    })
+}
+
+#[async_trait]
+impl KeyParking for ParkingDown {
+    async fn parked_keys(
+        &self,
+        _: &str,
+        _: &[i32],
+    ) -> Result<Vec<ParkedKey>, ParkingError> {
+        parking_down()
+    }
+    async fn park_key(
+        &self,
+        _: &str,
+        _: &[u8],
+        _: i32,
+        _: &RecordPosition,
+    ) -> Result<RecordPosition, ParkingError> {
+        parking_down()
+    }
+    async fn park_record(
+        &self,
+        _: &str,
+        _: &ConsumedRecord,
+    ) -> Result<(), ParkingError> {
+        parking_down()
+    }
+    async fn next_parked(
+        &self,
+        _: &str,
+        _: &[u8],
+    ) -> Result<Option<ConsumedRecord>, ParkingError> {
+        parking_down()
+    }
+    async fn unpark_record(
+        &self,
+        _: &str,
+        _: &RecordPosition,
+    ) -> Result<(), ParkingError> {
+        parking_down()
+    }
+    async fn transfer_key(
+        &self,
+        _: &str,
+        _: &[u8],
+        _: &RecordPosition,
+    ) -> Result<(), ParkingError> {
+        parking_down()
+    }
+    async fn release_key(
+        &self,
+        _: &str,
+        _: &[u8],
+        _: &RecordPosition,
+    ) -> Result<bool, ParkingError> {
+        parking_down()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stopping_while_parked_keys_cannot_load_completes() {
+    let (src, dlq, group) = (
+        unique("pgdown-src"),
+        unique("pgdown-dlq"),
+        unique("pgdown-group"),
+    );
+    for t in [&src, &dlq] {
+        topic(t, 1).await;
+    }
+    Producer::new().send(&src, 0, "K", "K-1").await;
+    let handler = Recorder::ok();
+    let running = start(
+        config(&group, &[&src], RetryPolicy::in_place(), &dlq, 16),
+        handler.clone(),
+        Some(Arc::new(ParkingDown)),
+    );
+    // Assigned: the poll thread is now inside the assignment, retrying the parked-keys load.
+    poll_until("the partition assigned", Duration::from_secs(60), || async {
+        (running.status.assigned_partitions() == 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    running.stop().await;
+    assert!(
+        handler.seen().is_empty(),
+        "no record runs before its partition's parked keys are known"
+    );
 }

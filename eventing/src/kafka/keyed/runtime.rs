@@ -216,6 +216,9 @@ struct KeyedContext<H> {
     completions: Sender<Completion>,
     args: KeyedConsumerArgs,
     status: RuntimeStatus,
+    /// Cancelled as soon as `run`'s token fires (and again when the poll loop ends): stops the
+    /// waits the poll thread does inside rebalance callbacks, where it cannot look at `run`'s
+    /// token — loading parked keys while the parking store is down.
     shutdown: CancellationToken,
 }
 
@@ -677,16 +680,27 @@ impl<H: KeyedHandler> KeyedConsumer<H> {
     /// Consume until `cancel` fires; then revoke everything (bounded wait, final commit) and
     /// leave the group.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), KeyedRuntimeError> {
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
+        // The poll thread checks `cancel` between polls only; while it is blocked in an
+        // assignment (parked keys loading, parking store down) only `shutdown` reaches it.
+        // Without this link `shutdown` fired only after the poll loop ended: a stop requested
+        // during such an assignment never completed.
+        let shutdown = self.consumer.context().shutdown.clone();
+        let poll_cancel = cancel.clone();
         std::thread::Builder::new()
             .name("keyed-consumer-poll".into())
             .spawn(move || {
-                let _ = done_tx.send(self.poll_loop(&cancel));
+                let _ = done_tx.send(self.poll_loop(&poll_cancel));
             })
             .map_err(|e| KeyedRuntimeError::PollThread(e.to_string()))?;
-        done_rx
-            .await
-            .map_err(|_| KeyedRuntimeError::PollThread("the poll thread panicked".into()))?
+        let stopped = tokio::select! {
+            stopped = &mut done_rx => stopped,
+            () = cancel.cancelled() => {
+                shutdown.cancel();
+                done_rx.await
+            }
+        };
+        stopped.map_err(|_| KeyedRuntimeError::PollThread("the poll thread panicked".into()))?
     }
 
     fn poll_loop(self, cancel: &CancellationToken) -> Result<(), KeyedRuntimeError> {
