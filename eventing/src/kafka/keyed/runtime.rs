@@ -40,9 +40,12 @@
 //!   partitions stops, their in-flight tasks get up to `revoke_timeout` to finish (completions
 //!   drained meanwhile), the committable offsets are committed synchronously and the state is
 //!   dropped (held records uncommitted: the next owner re-reads them and re-derives due times
-//!   from their headers). Work still running after the bound is abandoned: its completion is
-//!   ignored (generation check) and the next owner redoes it — safe because handlers are
-//!   idempotent; for that window two instances may run one key.
+//!   from their headers). In-place retries stop waiting when the revocation starts; work making
+//!   progress may finish until the bound. Work still running after the bound is abandoned: its
+//!   completion is ignored (generation check), it stops before its next hand-off or parking
+//!   write, the parking store refuses the stale writes it may still attempt (see
+//!   [`parking`](super::parking)), and the next owner redoes it — safe because handlers are
+//!   idempotent; for that window two instances may run one key's handler.
 //! - **Reorder**: never within a key: one record per key at a time in arrival order, and with
 //!   parking on, later records of a key wait for the one in retry. Without parking (or for
 //!   records without a key) a record in retry is overtaken, as in Spring Kafka.
@@ -58,7 +61,7 @@ use super::handler::KeyedHandler;
 use super::key_scheduler::{KeyScheduler, RecordKey, WorkId};
 use super::offset_tracker::{OffsetTracker, TopicPartition};
 use super::parking::KeyParking;
-use super::processor::{Metrics, Processor};
+use super::processor::{Metrics, Processor, TaskCancel};
 use super::retry_headers::due_at_ms;
 use super::retry_policy::RetryPolicy;
 use crate::kafka::{ConsumedRecord, KafkaArgs};
@@ -136,8 +139,10 @@ struct Completion {
 #[derive(Debug)]
 struct PartitionState {
     generation: u64,
-    /// Cancels the in-place retries of this partition's tasks at revocation.
-    cancel: CancellationToken,
+    /// Revocation signals to this partition's tasks: `revoking` when it starts (in-place
+    /// retries stop waiting), `abandoned` when it stops waiting (tasks still running write
+    /// nothing more).
+    cancel: TaskCancel,
 }
 
 /// The poll thread's state; also reached from the rebalance callbacks (same thread).
@@ -422,7 +427,7 @@ impl<H: KeyedHandler> KeyedContext<H> {
                     tp.clone(),
                     PartitionState {
                         generation,
-                        cancel: self.shutdown.child_token(),
+                        cancel: TaskCancel::new(),
                     },
                 );
             }
@@ -488,7 +493,7 @@ impl<H: KeyedHandler> KeyedContext<H> {
         engine.held.retain(|tp, _| !revoked.contains(tp));
         for tp in revoked {
             if let Some(state) = engine.partitions.get(tp) {
-                state.cancel.cancel();
+                state.cancel.revoking.cancel();
             }
         }
         let deadline = Instant::now() + self.args.revoke_timeout;
@@ -511,6 +516,15 @@ impl<H: KeyedHandler> KeyedContext<H> {
                 Ok(c) => engine.on_completion(c),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        // From here the next owner may start: whatever still runs is abandoned and must stop
+        // writing (hand-offs, parking, the in-memory parked view) — it raced the next owner's
+        // view of the parking store. Cancelled before `parked` is pruned below (see
+        // `Processor::set_parked`).
+        for tp in revoked {
+            if let Some(state) = engine.partitions.get(tp) {
+                state.cancel.abandoned.cancel();
             }
         }
         self.commit(consumer, &mut engine, Some(revoked), CommitMode::Sync);
@@ -816,7 +830,11 @@ mod tests {
             |_| Ok::<(), String>(()),
             |_| Err("broker said no".to_string()),
         );
-        assert_eq!(paused, tps(&[0, 1]), "nothing resumed: still recorded as paused");
+        assert_eq!(
+            paused,
+            tps(&[0, 1]),
+            "nothing resumed: still recorded as paused"
+        );
         let mut resumed = Vec::new();
         reconcile_pauses(
             &mut paused,
@@ -828,7 +846,10 @@ mod tests {
             },
         );
         resumed.sort_by_key(|tp| tp.partition);
-        assert_eq!(resumed, vec![TopicPartition::new("t", 0), TopicPartition::new("t", 1)]);
+        assert_eq!(
+            resumed,
+            vec![TopicPartition::new("t", 0), TopicPartition::new("t", 1)]
+        );
         assert!(paused.is_empty());
     }
 
@@ -842,7 +863,10 @@ mod tests {
             |_| Err("broker said no".to_string()),
             |_| Ok(()),
         );
-        assert!(paused.is_empty(), "0 resumed; 1 not paused, retried next loop");
+        assert!(
+            paused.is_empty(),
+            "0 resumed; 1 not paused, retried next loop"
+        );
         reconcile_pauses(&mut paused, &desired, |_| Ok::<(), String>(()), |_| Ok(()));
         assert_eq!(paused, desired);
     }
