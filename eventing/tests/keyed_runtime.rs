@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use eventing::kafka::keyed::{
     Delivery, KeyParking, KeyedConsumer, KeyedConsumerArgs, KeyedConsumerConfig, KeyedHandler,
-    PARKED_KEYS_TABLES_DDL, PgKeyParking, RetryPolicy, RetryTier, RuntimeStatus,
-    dead_letter_headers as dlh, retry_headers as rh,
+    PARKED_KEYS_TABLES_DDL, ParkedKey, ParkingError, PgKeyParking, RecordPosition, RetryPolicy,
+    RetryTier, RuntimeStatus, dead_letter_headers as dlh, retry_headers as rh,
 };
 use eventing::kafka::{ConsumedRecord, HandlerError, KafkaArgs, create_topic};
 use futures::future::BoxFuture;
@@ -995,4 +995,243 @@ async fn a_second_instance_joining_and_leaving_loses_nothing() {
         .await;
     }
     first.stop().await;
+}
+
+/// A parking store that is down: every call fails (transient).
+#[derive(Debug)]
+struct ParkingDown;
+
+fn parking_down<T>() -> Result<T, ParkingError> {
+    Err(ParkingError {
+        kind: eventing::ErrorKind::Transient,
+        message: "connection refused (test: parking store down)".into(),
+    })
+}
+
+#[async_trait]
+impl KeyParking for ParkingDown {
+    async fn parked_keys(&self, _: &str, _: &[i32]) -> Result<Vec<ParkedKey>, ParkingError> {
+        parking_down()
+    }
+    async fn park_key(
+        &self,
+        _: &str,
+        _: &[u8],
+        _: i32,
+        _: &RecordPosition,
+    ) -> Result<RecordPosition, ParkingError> {
+        parking_down()
+    }
+    async fn park_record(&self, _: &str, _: &ConsumedRecord) -> Result<bool, ParkingError> {
+        parking_down()
+    }
+    async fn next_parked(&self, _: &str, _: &[u8]) -> Result<Option<ConsumedRecord>, ParkingError> {
+        parking_down()
+    }
+    async fn unpark_record(&self, _: &str, _: &RecordPosition) -> Result<(), ParkingError> {
+        parking_down()
+    }
+    async fn parked_key(&self, _: &str, _: &[u8]) -> Result<Option<ParkedKey>, ParkingError> {
+        parking_down()
+    }
+    async fn transfer_key(
+        &self,
+        _: &str,
+        _: &[u8],
+        _: &RecordPosition,
+        _: &RecordPosition,
+    ) -> Result<bool, ParkingError> {
+        parking_down()
+    }
+    async fn release_key(
+        &self,
+        _: &str,
+        _: &[u8],
+        _: &RecordPosition,
+    ) -> Result<bool, ParkingError> {
+        parking_down()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stopping_while_parked_keys_cannot_load_completes() {
+    let (src, dlq, group) = (
+        unique("pgdown-src"),
+        unique("pgdown-dlq"),
+        unique("pgdown-group"),
+    );
+    for t in [&src, &dlq] {
+        topic(t, 1).await;
+    }
+    Producer::new().send(&src, 0, "K", "K-1").await;
+    let handler = Recorder::ok();
+    let running = start(
+        config(&group, &[&src], RetryPolicy::in_place(), &dlq, 16),
+        handler.clone(),
+        Some(Arc::new(ParkingDown)),
+    );
+    // Assigned: the poll thread is now inside the assignment, retrying the parked-keys load.
+    poll_until(
+        "the partition assigned",
+        Duration::from_secs(60),
+        || async { (running.status.assigned_partitions() == 1).then_some(()) },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    running.stop().await;
+    assert!(
+        handler.seen().is_empty(),
+        "no record runs before its partition's parked keys are known"
+    );
+}
+
+fn parked_record(group_key: &str, offset: i64) -> ConsumedRecord {
+    ConsumedRecord {
+        topic: "src".into(),
+        partition: 0,
+        offset,
+        key: Some(group_key.as_bytes().to_vec()),
+        payload: Some(format!("{group_key}-{offset}").into_bytes()),
+        headers: Vec::new(),
+        timestamp_ms: Some(now_ms()),
+    }
+}
+
+fn position(offset: i64) -> RecordPosition {
+    RecordPosition {
+        topic: "src".into(),
+        partition: 0,
+        offset,
+    }
+}
+
+/// What a drain or a task abandoned at a revocation may still attempt, against the real store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_parking_store_refuses_stale_writes() {
+    let group = unique("stale-group");
+    let parking = PgKeyParking::new(parking_pool().await);
+    let key = b"K";
+    parking
+        .park_key(&group, key, 0, &position(1))
+        .await
+        .unwrap();
+    assert!(
+        parking
+            .park_record(&group, &parked_record("K", 2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        parking
+            .park_record(&group, &parked_record("K", 2))
+            .await
+            .unwrap(),
+        "a redelivery of a parked record is stored already"
+    );
+    // A drain that thinks offset 7 owns K cannot move it.
+    assert!(
+        !parking
+            .transfer_key(&group, key, &position(7), &position(2))
+            .await
+            .unwrap()
+    );
+    let owner = parking.parked_key(&group, key).await.unwrap().unwrap();
+    assert_eq!(owner.owner, position(1), "owner unchanged");
+    assert!(
+        parking.next_parked(&group, key).await.unwrap().is_some(),
+        "the refused transfer deleted no row"
+    );
+    // The real owner can; the row of the new owner goes with it.
+    assert!(
+        parking
+            .transfer_key(&group, key, &position(1), &position(2))
+            .await
+            .unwrap()
+    );
+    assert!(parking.next_parked(&group, key).await.unwrap().is_none());
+    assert!(
+        !parking
+            .release_key(&group, key, &position(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        parking
+            .release_key(&group, key, &position(2))
+            .await
+            .unwrap()
+    );
+    assert_eq!(parking.parked_key(&group, key).await.unwrap(), None);
+    // A stale "K is parked" view: nothing stored behind a key that is gone.
+    assert!(
+        !parking
+            .park_record(&group, &parked_record("K", 3))
+            .await
+            .unwrap()
+    );
+    assert!(parking.next_parked(&group, key).await.unwrap().is_none());
+}
+
+/// A release and a park_record of one key racing (an abandoned task and the new owner): the
+/// key is never released with a record behind it, and no record is stored behind a released key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_release_and_a_park_record_racing_never_strand_a_record() {
+    let pool = parking_pool().await;
+    let parking = Arc::new(PgKeyParking::new(pool.clone()));
+    let group = unique("race-group");
+    let key: &[u8] = b"K";
+    parking
+        .park_key(&group, key, 0, &position(1))
+        .await
+        .unwrap();
+    let mut other = pool.get().await.unwrap();
+
+    // 1. A park_record in flight (holding the key row FOR SHARE, its row inserted, not yet
+    //    committed): the release waits for it, then sees the record and refuses.
+    let tx = other.transaction().await.unwrap();
+    tx.execute(
+        "SELECT 1 FROM parked_keys WHERE consumer_group = $1 AND record_key = $2 FOR SHARE",
+        &[&group, &key],
+    )
+    .await
+    .unwrap();
+    tx.execute(
+        "INSERT INTO parked_records (consumer_group, record_key, topic, partition, \"offset\", value, headers) \
+         VALUES ($1, $2, 'src', 0, 2, NULL, '')",
+        &[&group, &key],
+    )
+    .await
+    .unwrap();
+    let release = tokio::spawn({
+        let (parking, group) = (Arc::clone(&parking), group.clone());
+        async move { parking.release_key(&group, b"K", &position(1)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!release.is_finished(), "the release waits for the park");
+    tx.commit().await.unwrap();
+    assert!(!release.await.unwrap().unwrap(), "the release refused");
+    assert!(parking.parked_key(&group, key).await.unwrap().is_some());
+    parking.unpark_record(&group, &position(2)).await.unwrap();
+
+    // 2. A release in flight (key row locked and deleted, not yet committed): the park waits
+    //    for it, then finds no key and stores nothing.
+    let tx = other.transaction().await.unwrap();
+    tx.execute(
+        "DELETE FROM parked_keys WHERE consumer_group = $1 AND record_key = $2",
+        &[&group, &key],
+    )
+    .await
+    .unwrap();
+    let park = tokio::spawn({
+        let (parking, group) = (Arc::clone(&parking), group.clone());
+        async move { parking.park_record(&group, &parked_record("K", 3)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!park.is_finished(), "the park waits for the release");
+    tx.commit().await.unwrap();
+    assert!(
+        !park.await.unwrap().unwrap(),
+        "nothing parked behind a released key"
+    );
+    assert!(parking.next_parked(&group, key).await.unwrap().is_none());
 }

@@ -26,6 +26,18 @@
 //!   instance, and retry records are published to the source partition number, so the instance
 //!   that owns a key's source partition also owns its retry records and its in-memory view of
 //!   `parked_keys` (loaded per assigned partition on assignment).
+//! - A task abandoned at a revocation (still running after `revoke_timeout`) may run while the
+//!   next owner of its partition has already loaded `parked_keys`. It stops before its next
+//!   write once it sees it is abandoned (and never touches the in-memory view again), and the
+//!   store refuses what it could still write in the window before: a transfer moves the key
+//!   only from the owner the drain holds (`transfer_key` returns false otherwise, and the drain
+//!   stops with its offset unfinished); a record is parked only while its key row exists, under
+//!   a share lock that a release waits for (so neither a record behind a released key nor a
+//!   key released over a record); a refused release re-reads the key's owner — still ours
+//!   means records were parked meanwhile and the drain goes on, anyone else's (or none) is
+//!   adopted into the in-memory view.
+//! - A record whose in-memory entry says "parked" but whose key row is gone (`park_record`
+//!   returns false) drops the stale entry and is handled at once.
 
 use super::handler::RecordPosition;
 use crate::error::ErrorKind;
@@ -68,12 +80,15 @@ pub trait KeyParking: Send + Sync + std::fmt::Debug + 'static {
         owner: &RecordPosition,
     ) -> Result<RecordPosition, ParkingError>;
 
-    /// Store a record behind its parked key (idempotent per position).
+    /// Store a record behind its key, only while the key is parked (idempotent per position).
+    /// True if the record is stored behind the key (now or by an earlier delivery); false if the
+    /// key is not parked, and nothing was stored. Atomic with [`KeyParking::release_key`]: a
+    /// key is never released with a record stored behind it.
     async fn park_record(
         &self,
         consumer_group: &str,
         record: &ConsumedRecord,
-    ) -> Result<(), ParkingError>;
+    ) -> Result<bool, ParkingError>;
 
     /// The earliest parked record of `key`.
     async fn next_parked(
@@ -89,13 +104,22 @@ pub trait KeyParking: Send + Sync + std::fmt::Debug + 'static {
         position: &RecordPosition,
     ) -> Result<(), ParkingError>;
 
-    /// Make the parked record at `new_owner` the owner of `key` and delete its row, atomically.
+    /// `key` as the store has it now (`None` if not parked).
+    async fn parked_key(
+        &self,
+        consumer_group: &str,
+        key: &[u8],
+    ) -> Result<Option<ParkedKey>, ParkingError>;
+
+    /// If `owner` still owns `key`, make the parked record at `new_owner` the owner and delete
+    /// its row, atomically; true if it did, false (and no change) if `owner` does not own `key`.
     async fn transfer_key(
         &self,
         consumer_group: &str,
         key: &[u8],
+        owner: &RecordPosition,
         new_owner: &RecordPosition,
-    ) -> Result<(), ParkingError>;
+    ) -> Result<bool, ParkingError>;
 
     /// Unpark `key` if `owner` owns it and no parked record is left; true if it is unparked.
     async fn release_key(

@@ -19,6 +19,8 @@ const NEXT_RECORD: &str = include_str!("../../../sql/parking_next_record.sql");
 const UNPARK_RECORD: &str = include_str!("../../../sql/parking_unpark_record.sql");
 const TRANSFER_KEY: &str = include_str!("../../../sql/parking_transfer_key.sql");
 const RELEASE_KEY: &str = include_str!("../../../sql/parking_release_key.sql");
+const LOCK_KEY: &str = include_str!("../../../sql/parking_lock_key.sql");
+const KEY_OWNER: &str = include_str!("../../../sql/parking_key_owner.sql");
 
 /// Parking tables in the service's own database.
 #[derive(Clone)]
@@ -116,15 +118,15 @@ impl KeyParking for PgKeyParking {
         &self,
         consumer_group: &str,
         record: &ConsumedRecord,
-    ) -> Result<(), ParkingError> {
+    ) -> Result<bool, ParkingError> {
         let key = record.key.as_deref().ok_or_else(|| ParkingError {
             kind: ErrorKind::Permanent,
             message: "a record without a key cannot be parked".into(),
         })?;
         let client = self.client().await?;
         let statement = client.prepare_cached(PARK_RECORD).await.map_err(db_error)?;
-        client
-            .execute(
+        let row = client
+            .query_one(
                 &statement,
                 &[
                     &consumer_group,
@@ -139,7 +141,7 @@ impl KeyParking for PgKeyParking {
             )
             .await
             .map_err(db_error)?;
-        Ok(())
+        Ok(row.get(0))
     }
 
     #[tracing::instrument(skip(self, key), err)]
@@ -200,27 +202,56 @@ impl KeyParking for PgKeyParking {
     }
 
     #[tracing::instrument(skip(self, key), err)]
+    async fn parked_key(
+        &self,
+        consumer_group: &str,
+        key: &[u8],
+    ) -> Result<Option<ParkedKey>, ParkingError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(KEY_OWNER).await.map_err(db_error)?;
+        let row = client
+            .query_opt(&statement, &[&consumer_group, &key])
+            .await
+            .map_err(db_error)?;
+        Ok(row.map(|row| ParkedKey {
+            key: key.to_vec(),
+            partition: row.get(0),
+            owner: position(row.get(1), row.get(2), row.get(3)),
+        }))
+    }
+
+    #[tracing::instrument(skip(self, key), err)]
     async fn transfer_key(
         &self,
         consumer_group: &str,
         key: &[u8],
+        owner: &RecordPosition,
         new_owner: &RecordPosition,
-    ) -> Result<(), ParkingError> {
+    ) -> Result<bool, ParkingError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;
         let transfer = tx.prepare_cached(TRANSFER_KEY).await.map_err(db_error)?;
-        tx.execute(
-            &transfer,
-            &[
-                &consumer_group,
-                &key,
-                &new_owner.topic,
-                &new_owner.partition,
-                &new_owner.offset,
-            ],
-        )
-        .await
-        .map_err(db_error)?;
+        let moved = tx
+            .execute(
+                &transfer,
+                &[
+                    &consumer_group,
+                    &key,
+                    &owner.topic,
+                    &owner.partition,
+                    &owner.offset,
+                    &new_owner.topic,
+                    &new_owner.partition,
+                    &new_owner.offset,
+                ],
+            )
+            .await
+            .map_err(db_error)?;
+        if moved != 1 {
+            // `owner` no longer owns the key: leave the new owner's row to whoever does
+            // (dropping the transaction rolls it back).
+            return Ok(false);
+        }
         let unpark = tx.prepare_cached(UNPARK_RECORD).await.map_err(db_error)?;
         tx.execute(
             &unpark,
@@ -233,7 +264,8 @@ impl KeyParking for PgKeyParking {
         )
         .await
         .map_err(db_error)?;
-        tx.commit().await.map_err(db_error)
+        tx.commit().await.map_err(db_error)?;
+        Ok(true)
     }
 
     #[tracing::instrument(skip(self, key), err)]
@@ -243,9 +275,17 @@ impl KeyParking for PgKeyParking {
         key: &[u8],
         owner: &RecordPosition,
     ) -> Result<bool, ParkingError> {
-        let client = self.client().await?;
-        let statement = client.prepare_cached(RELEASE_KEY).await.map_err(db_error)?;
-        let deleted = client
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        // Lock first, check in a second statement: see parking_lock_key.sql. A single DELETE
+        // would check for parked records in the snapshot it took before waiting for the lock
+        // of a concurrent park_record, and delete the key with that record behind it.
+        let lock = tx.prepare_cached(LOCK_KEY).await.map_err(db_error)?;
+        tx.execute(&lock, &[&consumer_group, &key])
+            .await
+            .map_err(db_error)?;
+        let statement = tx.prepare_cached(RELEASE_KEY).await.map_err(db_error)?;
+        let deleted = tx
             .execute(
                 &statement,
                 &[
@@ -258,6 +298,7 @@ impl KeyParking for PgKeyParking {
             )
             .await
             .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
         Ok(deleted == 1)
     }
 }

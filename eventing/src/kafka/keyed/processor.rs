@@ -21,9 +21,42 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 
-/// The record's partition was revoked (or the runtime stopped) while a retry was pending.
+/// The record's partition was revoked (or the runtime stopped) while a retry was pending, or
+/// the revocation gave up waiting for the task: its offset stays unfinished.
 #[derive(Debug)]
 pub(crate) struct Abandoned;
+
+/// The two signals of a record task's partition, set by the revocation (runtime.rs).
+#[derive(Debug, Clone)]
+pub(crate) struct TaskCancel {
+    /// The revocation started: stop *waiting* (backoff of an in-place retry). A task making
+    /// progress goes on: the partition is still ours until the revocation returns.
+    pub(crate) revoking: CancellationToken,
+    /// The revocation stopped waiting for the task (`revoke_timeout`): the partition may now
+    /// belong to another member, which loaded the parking state. The task writes nothing more —
+    /// no hand-off, no parking write, no change to the in-memory view of parked keys. Cancels
+    /// `revoking` too.
+    pub(crate) abandoned: CancellationToken,
+}
+
+impl TaskCancel {
+    pub(crate) fn new() -> Self {
+        let abandoned = CancellationToken::new();
+        Self {
+            revoking: abandoned.child_token(),
+            abandoned,
+        }
+    }
+
+    /// `Err(Abandoned)` once the task is abandoned; checked before every write.
+    fn check(&self) -> Result<(), Abandoned> {
+        if self.abandoned.is_cancelled() {
+            Err(Abandoned)
+        } else {
+            Ok(())
+        }
+    }
+}
 
 /// How a record finished, for `<prefix>_records_total{outcome}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,11 +165,11 @@ fn in_place_backoff() -> impl Iterator<Item = Duration> {
 
 async fn pause(
     delays: &mut impl Iterator<Item = Duration>,
-    cancel: &CancellationToken,
+    cancel: &TaskCancel,
 ) -> Result<(), Abandoned> {
     let delay = delays.next().unwrap_or(Duration::from_secs(10));
     tokio::select! {
-        _ = cancel.cancelled() => Err(Abandoned),
+        _ = cancel.revoking.cancelled() => Err(Abandoned),
         _ = tokio::time::sleep(delay) => Ok(()),
     }
 }
@@ -150,11 +183,21 @@ impl<H: KeyedHandler> Processor<H> {
             .map(|p| p.owner.clone())
     }
 
-    fn set_parked(&self, key: &[u8], partition: i32, owner: RecordPosition) {
+    /// Record `key` as parked by `owner`, unless the task is abandoned. Checked under the lock:
+    /// the revocation cancels `abandoned` before it takes the lock to drop the revoked
+    /// partitions' entries, so an abandoned task's entry is either refused or dropped.
+    fn set_parked(
+        &self,
+        cancel: &TaskCancel,
+        key: &[u8],
+        partition: i32,
+        owner: RecordPosition,
+    ) -> Result<(), Abandoned> {
         let mut parked = self
             .parked
             .lock()
             .expect("parked-keys lock is never poisoned (no panics while held)");
+        cancel.check()?;
         parked.insert(
             key.to_vec(),
             ParkedKey {
@@ -164,23 +207,49 @@ impl<H: KeyedHandler> Processor<H> {
             },
         );
         metrics::gauge!(self.metrics.parked_keys.clone()).set(parked.len() as f64);
+        Ok(())
     }
 
-    fn unset_parked(&self, key: &[u8]) {
+    /// Forget `key`'s parking, unless the task is abandoned (see [`Self::set_parked`]).
+    fn unset_parked(&self, cancel: &TaskCancel, key: &[u8]) -> Result<(), Abandoned> {
         let mut parked = self
             .parked
             .lock()
             .expect("parked-keys lock is never poisoned (no panics while held)");
+        cancel.check()?;
         parked.remove(key);
         metrics::gauge!(self.metrics.parked_keys.clone()).set(parked.len() as f64);
+        Ok(())
+    }
+
+    /// Make the in-memory view of `key` match the store (after the store refused a release or
+    /// a transfer: the view was stale); returns the owner the store has.
+    async fn resync_parked(
+        &self,
+        parking: &dyn KeyParking,
+        key: &[u8],
+        cancel: &TaskCancel,
+    ) -> Result<Option<RecordPosition>, Abandoned> {
+        let now = self
+            .retry_in_place(cancel, "read key owner", || {
+                parking.parked_key(&self.group, key)
+            })
+            .await?;
+        match now {
+            Some(p) => {
+                let owner = p.owner.clone();
+                self.set_parked(cancel, key, p.partition, p.owner)?;
+                Ok(Some(owner))
+            }
+            None => {
+                self.unset_parked(cancel, key)?;
+                Ok(None)
+            }
+        }
     }
 
     /// Process one dispatched record; true if its offset is finished.
-    pub(crate) async fn process(
-        &self,
-        record: &ConsumedRecord,
-        cancel: &CancellationToken,
-    ) -> bool {
+    pub(crate) async fn process(&self, record: &ConsumedRecord, cancel: &TaskCancel) -> bool {
         match self.process_record(record, cancel).await {
             Ok(outcome) => {
                 metrics::counter!(self.metrics.records.clone(), "outcome" => outcome.label())
@@ -198,7 +267,7 @@ impl<H: KeyedHandler> Processor<H> {
     async fn process_record(
         &self,
         record: &ConsumedRecord,
-        cancel: &CancellationToken,
+        cancel: &TaskCancel,
     ) -> Result<Outcome, Abandoned> {
         let from_retry = self.policy.is_retry_topic(&record.topic);
         let delivery = delivery_of(record, from_retry);
@@ -207,13 +276,22 @@ impl<H: KeyedHandler> Processor<H> {
             && let Some(owner) = self.parked_owner(key)
             && owner != delivery.original
         {
-            self.retry_in_place(cancel, "park record", || {
-                parking.park_record(&self.group, record)
-            })
-            .await?;
-            tracing::debug!(topic = %record.topic, partition = record.partition, offset = record.offset,
-                owner_topic = %owner.topic, owner_offset = owner.offset, "record parked behind its key's record in retry");
-            return Ok(Outcome::Parked);
+            let stored = self
+                .retry_in_place(cancel, "park record", || {
+                    parking.park_record(&self.group, record)
+                })
+                .await?;
+            if stored {
+                tracing::debug!(topic = %record.topic, partition = record.partition, offset = record.offset,
+                    owner_topic = %owner.topic, owner_offset = owner.offset, "record parked behind its key's record in retry");
+                return Ok(Outcome::Parked);
+            }
+            // The key row is gone (released by a drain this view did not see, e.g. one
+            // abandoned at a revocation): the entry is stale. Storing the record would leave it
+            // behind no key, never drained; the key is free, so handle the record now.
+            tracing::warn!(topic = %record.topic, partition = record.partition, offset = record.offset,
+                owner_topic = %owner.topic, owner_offset = owner.offset, "key no longer parked in the store; stale entry dropped, record handled");
+            self.unset_parked(cancel, key)?;
         }
         let mut result = self.call_handler(record, &delivery).await;
         let mut delays = in_place_backoff();
@@ -244,7 +322,7 @@ impl<H: KeyedHandler> Processor<H> {
                                 parking.park_key(&self.group, key, partition, &delivery.original)
                             })
                             .await?;
-                        self.set_parked(key, partition, owner);
+                        self.set_parked(cancel, key, partition, owner)?;
                     }
                     self.publish_retry(record, &delivery, tier, attempt, &error, cancel)
                         .await?;
@@ -278,10 +356,12 @@ impl<H: KeyedHandler> Processor<H> {
         }
     }
 
-    /// Retry `op` with backoff until it succeeds; give up only when `cancel` fires.
+    /// Retry `op` with backoff until it succeeds; give up when the revocation starts (while
+    /// waiting) or the task is abandoned (before every attempt: every hand-off and parking
+    /// operation goes through here, so an abandoned task writes nothing more).
     async fn retry_in_place<T, E: std::fmt::Display, F, Fut>(
         &self,
-        cancel: &CancellationToken,
+        cancel: &TaskCancel,
         what: &str,
         mut op: F,
     ) -> Result<T, Abandoned>
@@ -291,6 +371,7 @@ impl<H: KeyedHandler> Processor<H> {
     {
         let mut delays = in_place_backoff();
         loop {
+            cancel.check()?;
             match op().await {
                 Ok(value) => return Ok(value),
                 Err(e) => {
@@ -309,7 +390,7 @@ impl<H: KeyedHandler> Processor<H> {
         partition: Option<i32>,
         record: &ConsumedRecord,
         headers: &[(String, Vec<u8>)],
-        cancel: &CancellationToken,
+        cancel: &TaskCancel,
     ) -> Result<(), Abandoned> {
         self.retry_in_place(cancel, "hand-off publish", || async {
             let mut owned = OwnedHeaders::new_with_capacity(headers.len());
@@ -345,7 +426,7 @@ impl<H: KeyedHandler> Processor<H> {
         tier: usize,
         attempt: u32,
         error: &HandlerError,
-        cancel: &CancellationToken,
+        cancel: &TaskCancel,
     ) -> Result<(), Abandoned> {
         let topic = &self.policy.tiers[tier].topic;
         let delay = self.policy.delay(tier, rand::random::<f64>());
@@ -373,7 +454,7 @@ impl<H: KeyedHandler> Processor<H> {
         delivery: &Delivery,
         error: &HandlerError,
         reason: DeadLetterReason,
-        cancel: &CancellationToken,
+        cancel: &TaskCancel,
     ) -> Result<(), Abandoned> {
         let cause = DeadLetterCause {
             kind: error.kind,
@@ -400,7 +481,7 @@ impl<H: KeyedHandler> Processor<H> {
         &self,
         record: &ConsumedRecord,
         delivery: &Delivery,
-        cancel: &CancellationToken,
+        cancel: &TaskCancel,
     ) -> Result<(), Abandoned> {
         let (Some(parking), Some(key)) = (&self.parking, record.key.as_deref()) else {
             return Ok(());
@@ -418,9 +499,12 @@ impl<H: KeyedHandler> Processor<H> {
         parking: &dyn KeyParking,
         key: &[u8],
         owner: RecordPosition,
-        cancel: &CancellationToken,
+        cancel: &TaskCancel,
     ) -> Result<(), Abandoned> {
         loop {
+            // An abandoned drain stops here, before it handles another row; every write below
+            // goes through `retry_in_place`, which checks again.
+            cancel.check()?;
             let next = self
                 .retry_in_place(cancel, "load parked record", || {
                     parking.next_parked(&self.group, key)
@@ -433,8 +517,18 @@ impl<H: KeyedHandler> Processor<H> {
                     })
                     .await?;
                 if released {
-                    self.unset_parked(key);
+                    self.unset_parked(cancel, key)?;
+                    return Ok(());
                 }
+                // Refused: the view was stale. Still ours means a record was parked since
+                // `next_parked` (drain it, or it waits behind a key nobody releases); someone
+                // else's, or none, is what the in-memory view must now say.
+                let now = self.resync_parked(parking, key, cancel).await?;
+                if now.as_ref() == Some(&owner) {
+                    continue;
+                }
+                tracing::warn!(owner_topic = %owner.topic, owner_offset = owner.offset, now = ?now,
+                    "key's parking changed under its drain; in-memory view resynchronized");
                 return Ok(());
             };
             let delivery = Delivery {
@@ -475,15 +569,27 @@ impl<H: KeyedHandler> Processor<H> {
                         // Publish BEFORE moving ownership: see parking.rs, "Why this is safe".
                         self.publish_retry(&parked, &delivery, tier, attempt, &error, cancel)
                             .await?;
-                        self.retry_in_place(cancel, "transfer key", || {
-                            parking.transfer_key(&self.group, key, &delivery.original)
-                        })
-                        .await?;
+                        let moved = self
+                            .retry_in_place(cancel, "transfer key", || {
+                                parking.transfer_key(&self.group, key, &owner, &delivery.original)
+                            })
+                            .await?;
+                        if !moved {
+                            // `owner` no longer owns the key: another drain moved or released
+                            // it. Stop, offset unfinished: the redelivered owner finds the
+                            // key as the store has it. (The retry record just published is
+                            // handled as an idempotent duplicate.)
+                            tracing::warn!(owner_topic = %owner.topic, owner_offset = owner.offset,
+                                "key's ownership moved under its drain; drain stopped");
+                            self.resync_parked(parking, key, cancel).await?;
+                            return Err(Abandoned);
+                        }
                         self.set_parked(
+                            cancel,
                             key,
                             delivery.original.partition,
                             delivery.original.clone(),
-                        );
+                        )?;
                         metrics::counter!(self.metrics.records.clone(), "outcome" => Outcome::Retried.label()).increment(1);
                         return Ok(());
                     }
@@ -496,5 +602,301 @@ impl<H: KeyedHandler> Processor<H> {
             metrics::counter!(self.metrics.records.clone(), "outcome" => outcome.label())
                 .increment(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kafka::keyed::parking::ParkingError;
+    use crate::kafka::keyed::retry_policy::RetryTier;
+    use async_trait::async_trait;
+
+    /// Records the payloads it handled; fails transiently at offset 9, else succeeds.
+    #[derive(Debug, Default)]
+    struct Handled(Mutex<Vec<String>>);
+
+    #[async_trait]
+    impl KeyedHandler for Handled {
+        async fn handle(&self, record: &ConsumedRecord, _: &Delivery) -> Result<(), HandlerError> {
+            let payload = record.payload.clone().unwrap_or_default();
+            self.0
+                .lock()
+                .unwrap()
+                .push(String::from_utf8(payload).unwrap());
+            if record.offset == 9 {
+                return Err(HandlerError::transient("down", "test: dependency down"));
+            }
+            Ok(())
+        }
+    }
+
+    /// The parking store of one key, in memory, with the Postgres implementation's semantics.
+    #[derive(Debug, Default)]
+    struct FakeParking(Mutex<FakeState>);
+
+    #[derive(Debug, Default)]
+    struct FakeState {
+        key: Option<ParkedKey>,
+        records: Vec<ConsumedRecord>,
+        /// Parked "by another member" while the next release runs.
+        parked_during_release: Option<ConsumedRecord>,
+        writes: Vec<&'static str>,
+    }
+
+    impl FakeParking {
+        fn state(&self) -> std::sync::MutexGuard<'_, FakeState> {
+            self.0.lock().unwrap()
+        }
+    }
+
+    #[async_trait]
+    impl KeyParking for FakeParking {
+        async fn parked_keys(&self, _: &str, _: &[i32]) -> Result<Vec<ParkedKey>, ParkingError> {
+            Ok(self.state().key.iter().cloned().collect())
+        }
+        async fn park_key(
+            &self,
+            _: &str,
+            key: &[u8],
+            partition: i32,
+            owner: &RecordPosition,
+        ) -> Result<RecordPosition, ParkingError> {
+            let mut s = self.state();
+            s.writes.push("park_key");
+            let parked = s.key.get_or_insert_with(|| ParkedKey {
+                key: key.to_vec(),
+                partition,
+                owner: owner.clone(),
+            });
+            Ok(parked.owner.clone())
+        }
+        async fn park_record(
+            &self,
+            _: &str,
+            record: &ConsumedRecord,
+        ) -> Result<bool, ParkingError> {
+            let mut s = self.state();
+            s.writes.push("park_record");
+            if s.key.is_none() {
+                return Ok(false);
+            }
+            s.records.push(record.clone());
+            Ok(true)
+        }
+        async fn parked_key(&self, _: &str, _: &[u8]) -> Result<Option<ParkedKey>, ParkingError> {
+            Ok(self.state().key.clone())
+        }
+        async fn next_parked(
+            &self,
+            _: &str,
+            _: &[u8],
+        ) -> Result<Option<ConsumedRecord>, ParkingError> {
+            Ok(self.state().records.first().cloned())
+        }
+        async fn unpark_record(&self, _: &str, at: &RecordPosition) -> Result<(), ParkingError> {
+            let mut s = self.state();
+            s.writes.push("unpark_record");
+            s.records.retain(|r| RecordPosition::of(r) != *at);
+            Ok(())
+        }
+        async fn transfer_key(
+            &self,
+            _: &str,
+            _: &[u8],
+            owner: &RecordPosition,
+            new_owner: &RecordPosition,
+        ) -> Result<bool, ParkingError> {
+            let mut s = self.state();
+            s.writes.push("transfer_key");
+            match &mut s.key {
+                Some(k) if k.owner == *owner => k.owner = new_owner.clone(),
+                _ => return Ok(false),
+            }
+            s.records.retain(|r| RecordPosition::of(r) != *new_owner);
+            Ok(true)
+        }
+        async fn release_key(
+            &self,
+            _: &str,
+            _: &[u8],
+            owner: &RecordPosition,
+        ) -> Result<bool, ParkingError> {
+            let mut s = self.state();
+            s.writes.push("release_key");
+            if let Some(record) = s.parked_during_release.take() {
+                s.records.push(record);
+            }
+            let owned = s.key.as_ref().is_some_and(|k| k.owner == *owner);
+            if owned && s.records.is_empty() {
+                s.key = None;
+                return Ok(true);
+            }
+            Ok(false)
+        }
+    }
+
+    fn record(offset: i64) -> ConsumedRecord {
+        ConsumedRecord {
+            topic: "src".into(),
+            partition: 0,
+            offset,
+            key: Some(b"K".to_vec()),
+            payload: Some(format!("K-{offset}").into_bytes()),
+            headers: Vec::new(),
+            timestamp_ms: None,
+        }
+    }
+
+    fn at(offset: i64) -> RecordPosition {
+        RecordPosition::of(&record(offset))
+    }
+
+    fn parked_by(offset: i64) -> ParkedKey {
+        ParkedKey {
+            key: b"K".to_vec(),
+            partition: 0,
+            owner: at(offset),
+        }
+    }
+
+    /// A processor over `parking` whose in-memory view says K is parked by `view` (if any).
+    fn processor(parking: &Arc<FakeParking>, view: Option<i64>) -> Processor<Handled> {
+        let producer: FutureProducer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", "127.0.0.1:9")
+            .create()
+            .unwrap();
+        let parked = view
+            .map(|offset| (b"K".to_vec(), parked_by(offset)))
+            .into_iter()
+            .collect();
+        Processor {
+            handler: Arc::new(Handled::default()),
+            producer,
+            policy: RetryPolicy {
+                tiers: vec![RetryTier {
+                    topic: "r1".into(),
+                    delay: Duration::from_secs(1),
+                }],
+                max_attempts: 3,
+                jitter: 0.0,
+            },
+            dead_letter_topic: "dlq".into(),
+            dead_letter_partitions: AtomicI32::new(0),
+            group: "g".into(),
+            parking: Some(Arc::clone(parking) as Arc<dyn KeyParking>),
+            parked: Mutex::new(parked),
+            metrics: Metrics::new("test"),
+        }
+    }
+
+    fn view(p: &Processor<Handled>) -> Option<RecordPosition> {
+        p.parked_owner(b"K")
+    }
+
+    fn handled(p: &Processor<Handled>) -> Vec<String> {
+        p.handler.0.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_drain_handles_and_writes_nothing() {
+        let parking = Arc::new(FakeParking::default());
+        parking.state().key = Some(parked_by(1));
+        parking.state().records.push(record(2));
+        let p = processor(&parking, Some(1));
+        let cancel = TaskCancel::new();
+        cancel.abandoned.cancel();
+        assert!(p.drain(&*parking, b"K", at(1), &cancel).await.is_err());
+        assert!(handled(&p).is_empty());
+        assert!(
+            parking.state().writes.is_empty(),
+            "{:?}",
+            parking.state().writes
+        );
+        assert_eq!(
+            parking.state().records.len(),
+            1,
+            "the row stays for the next owner"
+        );
+        assert_eq!(view(&p), Some(at(1)), "the in-memory view is not touched");
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_task_stores_no_record_behind_a_key() {
+        let parking = Arc::new(FakeParking::default());
+        parking.state().key = Some(parked_by(1));
+        let p = processor(&parking, Some(1));
+        let cancel = TaskCancel::new();
+        cancel.abandoned.cancel();
+        assert!(p.process_record(&record(2), &cancel).await.is_err());
+        assert!(
+            parking.state().writes.is_empty(),
+            "{:?}",
+            parking.state().writes
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_task_neither_parks_nor_publishes_after_its_handler_failed() {
+        let parking = Arc::new(FakeParking::default());
+        let p = processor(&parking, None);
+        let cancel = TaskCancel::new();
+        cancel.abandoned.cancel();
+        // Offset 9 fails transiently: without the abandonment it would park K, then publish.
+        assert!(p.process_record(&record(9), &cancel).await.is_err());
+        assert_eq!(handled(&p), vec!["K-9"]);
+        assert!(
+            parking.state().writes.is_empty(),
+            "{:?}",
+            parking.state().writes
+        );
+        assert_eq!(parking.state().key, None);
+        assert_eq!(view(&p), None);
+    }
+
+    #[tokio::test]
+    async fn a_stale_parked_entry_is_dropped_and_the_record_handled() {
+        // The view says K is parked by offset 1; the store has released it.
+        let parking = Arc::new(FakeParking::default());
+        let p = processor(&parking, Some(1));
+        let outcome = p.process_record(&record(2), &TaskCancel::new()).await;
+        assert_eq!(outcome.ok(), Some(Outcome::Processed));
+        assert_eq!(handled(&p), vec!["K-2"]);
+        assert!(
+            parking.state().records.is_empty(),
+            "no row behind a missing key"
+        );
+        assert_eq!(view(&p), None, "stale entry dropped");
+    }
+
+    #[tokio::test]
+    async fn a_record_parked_during_the_release_is_drained_before_the_key_goes() {
+        let parking = Arc::new(FakeParking::default());
+        parking.state().key = Some(parked_by(1));
+        parking.state().parked_during_release = Some(record(3));
+        let p = processor(&parking, Some(1));
+        p.drain(&*parking, b"K", at(1), &TaskCancel::new())
+            .await
+            .unwrap();
+        assert_eq!(handled(&p), vec!["K-3"]);
+        assert_eq!(parking.state().key, None);
+        assert_eq!(view(&p), None);
+        assert_eq!(
+            parking.state().writes,
+            vec!["release_key", "unpark_record", "release_key"]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_release_adopts_the_owner_the_store_has() {
+        // Another drain moved K to offset 5; this view still says offset 1.
+        let parking = Arc::new(FakeParking::default());
+        parking.state().key = Some(parked_by(5));
+        let p = processor(&parking, Some(1));
+        p.drain(&*parking, b"K", at(1), &TaskCancel::new())
+            .await
+            .unwrap();
+        assert_eq!(view(&p), Some(at(5)));
+        assert_eq!(parking.state().key, Some(parked_by(5)), "store unchanged");
     }
 }

@@ -40,9 +40,12 @@
 //!   partitions stops, their in-flight tasks get up to `revoke_timeout` to finish (completions
 //!   drained meanwhile), the committable offsets are committed synchronously and the state is
 //!   dropped (held records uncommitted: the next owner re-reads them and re-derives due times
-//!   from their headers). Work still running after the bound is abandoned: its completion is
-//!   ignored (generation check) and the next owner redoes it — safe because handlers are
-//!   idempotent; for that window two instances may run one key.
+//!   from their headers). In-place retries stop waiting when the revocation starts; work making
+//!   progress may finish until the bound. Work still running after the bound is abandoned: its
+//!   completion is ignored (generation check), it stops before its next hand-off or parking
+//!   write, the parking store refuses the stale writes it may still attempt (see
+//!   [`parking`](super::parking)), and the next owner redoes it — safe because handlers are
+//!   idempotent; for that window two instances may run one key's handler.
 //! - **Reorder**: never within a key: one record per key at a time in arrival order, and with
 //!   parking on, later records of a key wait for the one in retry. Without parking (or for
 //!   records without a key) a record in retry is overtaken, as in Spring Kafka.
@@ -58,7 +61,7 @@ use super::handler::KeyedHandler;
 use super::key_scheduler::{KeyScheduler, RecordKey, WorkId};
 use super::offset_tracker::{OffsetTracker, TopicPartition};
 use super::parking::KeyParking;
-use super::processor::{Metrics, Processor};
+use super::processor::{Metrics, Processor, TaskCancel};
 use super::retry_headers::due_at_ms;
 use super::retry_policy::RetryPolicy;
 use crate::kafka::{ConsumedRecord, KafkaArgs};
@@ -136,8 +139,10 @@ struct Completion {
 #[derive(Debug)]
 struct PartitionState {
     generation: u64,
-    /// Cancels the in-place retries of this partition's tasks at revocation.
-    cancel: CancellationToken,
+    /// Revocation signals to this partition's tasks: `revoking` when it starts (in-place
+    /// retries stop waiting), `abandoned` when it stops waiting (tasks still running write
+    /// nothing more).
+    cancel: TaskCancel,
 }
 
 /// The poll thread's state; also reached from the rebalance callbacks (same thread).
@@ -216,6 +221,9 @@ struct KeyedContext<H> {
     completions: Sender<Completion>,
     args: KeyedConsumerArgs,
     status: RuntimeStatus,
+    /// Cancelled as soon as `run`'s token fires (and again when the poll loop ends): stops the
+    /// waits the poll thread does inside rebalance callbacks, where it cannot look at `run`'s
+    /// token — loading parked keys while the parking store is down.
     shutdown: CancellationToken,
 }
 
@@ -231,6 +239,59 @@ fn tpl_of<'a>(tps: impl IntoIterator<Item = &'a TopicPartition>) -> TopicPartiti
         tpl.add_partition(&tp.topic, tp.partition);
     }
     tpl
+}
+
+/// Bring the set of paused partitions to `desired` with `pause` and `resume`, recording only
+/// what took effect: `paused` must say what librdkafka has paused, so a failed call leaves its
+/// partitions as they were and the next loop retries it. (Recording `desired` regardless left a
+/// partition whose resume failed marked as resumed while librdkafka kept it paused: never
+/// consumed again.)
+fn reconcile_pauses<E: std::fmt::Display>(
+    paused: &mut HashSet<TopicPartition>,
+    desired: &HashSet<TopicPartition>,
+    pause: impl FnOnce(&[TopicPartition]) -> Result<(), E>,
+    resume: impl FnOnce(&[TopicPartition]) -> Result<(), E>,
+) {
+    let to_pause: Vec<_> = desired.difference(paused).cloned().collect();
+    let to_resume: Vec<_> = paused.difference(desired).cloned().collect();
+    if !to_pause.is_empty() {
+        match pause(&to_pause) {
+            Ok(()) => paused.extend(to_pause),
+            Err(e) => tracing::warn!(error = %e, "pausing partitions failed; retried next loop"),
+        }
+    }
+    if !to_resume.is_empty() {
+        match resume(&to_resume) {
+            Ok(()) => {
+                for tp in &to_resume {
+                    paused.remove(tp);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "resuming partitions failed; retried next loop"),
+        }
+    }
+}
+
+/// Which committable offsets to commit. `committed` caches the offsets last *sent*; an async
+/// commit that returned `Ok` was only queued and may still fail, so the cache may run ahead of
+/// the broker. It is consulted only when `skip_unmoved` (the periodic async commit, where a
+/// failed commit is retried once the offset moves, or at revocation). The synchronous commits
+/// at revocation and shutdown pass `false`: they are the last chance to commit a partition
+/// before it goes, and used to be skipped when a failed async commit had cached the same offset
+/// (the next owner then redid everything since the last commit that really succeeded).
+fn offsets_to_commit(
+    committable: impl IntoIterator<Item = (TopicPartition, i64)>,
+    only: Option<&HashSet<TopicPartition>>,
+    committed: &HashMap<TopicPartition, i64>,
+    skip_unmoved: bool,
+) -> Vec<(TopicPartition, i64)> {
+    committable
+        .into_iter()
+        .filter(|(tp, offset)| {
+            only.is_none_or(|set| set.contains(tp))
+                && !(skip_unmoved && committed.get(tp) == Some(offset))
+        })
+        .collect()
 }
 
 fn partitions_of(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
@@ -295,22 +356,17 @@ impl<H: KeyedHandler> KeyedContext<H> {
             } else {
                 engine.held.keys().cloned().collect()
             };
-        let to_pause: Vec<_> = desired.difference(&engine.paused).cloned().collect();
-        let to_resume: Vec<_> = engine.paused.difference(&desired).cloned().collect();
-        if !to_pause.is_empty()
-            && let Err(e) = consumer.pause(&tpl_of(&to_pause))
-        {
-            tracing::warn!(error = %e, "pausing partitions failed");
-        }
-        if !to_resume.is_empty()
-            && let Err(e) = consumer.resume(&tpl_of(&to_resume))
-        {
-            tracing::warn!(error = %e, "resuming partitions failed");
-        }
-        engine.paused = desired;
+        reconcile_pauses(
+            &mut engine.paused,
+            &desired,
+            |tps| consumer.pause(&tpl_of(tps)),
+            |tps| consumer.resume(&tpl_of(tps)),
+        );
     }
 
-    /// Commit the committable offsets of `only` (all tracked partitions if `None`) that moved.
+    /// Commit the committable offsets of `only` (all tracked partitions if `None`): `Async`
+    /// (periodic) only those that moved since the last one queued, `Sync` (revocation, shutdown)
+    /// all of them — see [`offsets_to_commit`].
     fn commit(
         &self,
         consumer: &BaseConsumer<Self>,
@@ -318,14 +374,15 @@ impl<H: KeyedHandler> KeyedContext<H> {
         only: Option<&HashSet<TopicPartition>>,
         mode: CommitMode,
     ) {
+        let skip_unmoved = matches!(mode, CommitMode::Async);
         let mut tpl = TopicPartitionList::new();
         let mut moved = Vec::new();
-        for (tp, offset) in engine.tracker.all_committable() {
-            if only.is_some_and(|set| !set.contains(&tp))
-                || engine.committed.get(&tp) == Some(&offset)
-            {
-                continue;
-            }
+        for (tp, offset) in offsets_to_commit(
+            engine.tracker.all_committable(),
+            only,
+            &engine.committed,
+            skip_unmoved,
+        ) {
             if let Err(e) =
                 tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(offset))
             {
@@ -370,7 +427,7 @@ impl<H: KeyedHandler> KeyedContext<H> {
                     tp.clone(),
                     PartitionState {
                         generation,
-                        cancel: self.shutdown.child_token(),
+                        cancel: TaskCancel::new(),
                     },
                 );
             }
@@ -436,7 +493,7 @@ impl<H: KeyedHandler> KeyedContext<H> {
         engine.held.retain(|tp, _| !revoked.contains(tp));
         for tp in revoked {
             if let Some(state) = engine.partitions.get(tp) {
-                state.cancel.cancel();
+                state.cancel.revoking.cancel();
             }
         }
         let deadline = Instant::now() + self.args.revoke_timeout;
@@ -459,6 +516,15 @@ impl<H: KeyedHandler> KeyedContext<H> {
                 Ok(c) => engine.on_completion(c),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        // From here the next owner may start: whatever still runs is abandoned and must stop
+        // writing (hand-offs, parking, the in-memory parked view) — it raced the next owner's
+        // view of the parking store. Cancelled before `parked` is pruned below (see
+        // `Processor::set_parked`).
+        for tp in revoked {
+            if let Some(state) = engine.partitions.get(tp) {
+                state.cancel.abandoned.cancel();
             }
         }
         self.commit(consumer, &mut engine, Some(revoked), CommitMode::Sync);
@@ -628,16 +694,27 @@ impl<H: KeyedHandler> KeyedConsumer<H> {
     /// Consume until `cancel` fires; then revoke everything (bounded wait, final commit) and
     /// leave the group.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), KeyedRuntimeError> {
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let (done_tx, mut done_rx) = tokio::sync::oneshot::channel();
+        // The poll thread checks `cancel` between polls only; while it is blocked in an
+        // assignment (parked keys loading, parking store down) only `shutdown` reaches it.
+        // Without this link `shutdown` fired only after the poll loop ended: a stop requested
+        // during such an assignment never completed.
+        let shutdown = self.consumer.context().shutdown.clone();
+        let poll_cancel = cancel.clone();
         std::thread::Builder::new()
             .name("keyed-consumer-poll".into())
             .spawn(move || {
-                let _ = done_tx.send(self.poll_loop(&cancel));
+                let _ = done_tx.send(self.poll_loop(&poll_cancel));
             })
             .map_err(|e| KeyedRuntimeError::PollThread(e.to_string()))?;
-        done_rx
-            .await
-            .map_err(|_| KeyedRuntimeError::PollThread("the poll thread panicked".into()))?
+        let stopped = tokio::select! {
+            stopped = &mut done_rx => stopped,
+            () = cancel.cancelled() => {
+                shutdown.cancel();
+                done_rx.await
+            }
+        };
+        stopped.map_err(|_| KeyedRuntimeError::PollThread("the poll thread panicked".into()))?
     }
 
     fn poll_loop(self, cancel: &CancellationToken) -> Result<(), KeyedRuntimeError> {
@@ -708,5 +785,89 @@ impl<H: KeyedHandler> KeyedConsumer<H> {
         self.consumer.unsubscribe();
         tracing::info!("keyed consumer stopped");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tps(partitions: &[i32]) -> HashSet<TopicPartition> {
+        partitions
+            .iter()
+            .map(|p| TopicPartition::new("t", *p))
+            .collect()
+    }
+
+    #[test]
+    fn revocation_commits_even_what_a_queued_async_commit_cached() {
+        let committable = vec![
+            (TopicPartition::new("t", 0), 7),
+            (TopicPartition::new("t", 1), 3),
+        ];
+        // An async commit of 7 was queued (cached) and then failed at the broker.
+        let committed = HashMap::from([(TopicPartition::new("t", 0), 7)]);
+        assert_eq!(
+            offsets_to_commit(committable.clone(), None, &committed, true),
+            vec![(TopicPartition::new("t", 1), 3)],
+            "the periodic commit skips what it already queued"
+        );
+        let revoked = tps(&[0]);
+        assert_eq!(
+            offsets_to_commit(committable, Some(&revoked), &committed, false),
+            vec![(TopicPartition::new("t", 0), 7)],
+            "the revocation commit sends it again, and only the revoked partition"
+        );
+    }
+
+    #[test]
+    fn a_failed_resume_stays_paused_and_is_retried_next_loop() {
+        let mut paused = tps(&[0, 1]);
+        let desired = tps(&[]);
+        reconcile_pauses(
+            &mut paused,
+            &desired,
+            |_| Ok::<(), String>(()),
+            |_| Err("broker said no".to_string()),
+        );
+        assert_eq!(
+            paused,
+            tps(&[0, 1]),
+            "nothing resumed: still recorded as paused"
+        );
+        let mut resumed = Vec::new();
+        reconcile_pauses(
+            &mut paused,
+            &desired,
+            |_| Ok::<(), String>(()),
+            |tps| {
+                resumed.extend_from_slice(tps);
+                Ok(())
+            },
+        );
+        resumed.sort_by_key(|tp| tp.partition);
+        assert_eq!(
+            resumed,
+            vec![TopicPartition::new("t", 0), TopicPartition::new("t", 1)]
+        );
+        assert!(paused.is_empty());
+    }
+
+    #[test]
+    fn a_failed_pause_is_not_recorded_and_a_successful_resume_is() {
+        let mut paused = tps(&[0]);
+        let desired = tps(&[1]);
+        reconcile_pauses(
+            &mut paused,
+            &desired,
+            |_| Err("broker said no".to_string()),
+            |_| Ok(()),
+        );
+        assert!(
+            paused.is_empty(),
+            "0 resumed; 1 not paused, retried next loop"
+        );
+        reconcile_pauses(&mut paused, &desired, |_| Ok::<(), String>(()), |_| Ok(()));
+        assert_eq!(paused, desired);
     }
 }
