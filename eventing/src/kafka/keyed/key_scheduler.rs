@@ -269,7 +269,7 @@ mod tests {
         let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
         let retry_p0 = TopicPartition::new("t.retry", 0);
         let mut s = KeyScheduler::new();
-        let mut push = |s: &mut KeyScheduler<()>, tp: &TopicPartition, offset, k: &[u8]| {
+        let push = |s: &mut KeyScheduler<()>, tp: &TopicPartition, offset, k: &[u8]| {
             let key = RecordKey::scheduling(OrderingMode::Partition, Some(k), tp, offset);
             s.push(key, id(tp.partition, offset), ());
         };
