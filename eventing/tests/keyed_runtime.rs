@@ -204,6 +204,7 @@ fn config(
             max_in_flight,
             revoke_timeout: Duration::from_secs(5),
             commit_interval: Duration::from_millis(200),
+            ..KeyedConsumerArgs::default()
         },
         metrics_prefix: "keyed_test".into(),
     }

@@ -58,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         group = %config.group_id,
         payment_deadline = %humantime::format_duration(config.payment_deadline),
         max_in_flight = config.consumer.max_in_flight,
+        ordering = ?config.consumer.ordering,
         "starting payment-processor"
     );
     if config.test_crash_after_gateway {

@@ -4,6 +4,18 @@
 use super::retry_policy::{RetryPolicy, RetryTier};
 use std::time::Duration;
 
+/// What the runtime serialises records by (see [`super::key_scheduler::RecordKey::scheduling`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OrderingMode {
+    /// One record at a time per record key; records of different keys run concurrently.
+    #[default]
+    Key,
+    /// One record at a time per partition, as a plain partition-at-a-time consumer does. A
+    /// baseline for benchmarks, not a production setting: a slow call caps a partition's
+    /// throughput at one record per call duration.
+    Partition,
+}
+
 /// Concurrency and commit settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeyedConsumerArgs {
@@ -18,6 +30,11 @@ pub struct KeyedConsumerArgs {
     /// How often finished offsets are committed (also at every revocation and at shutdown).
     #[arg(long, env = "COMMIT_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub commit_interval: Duration,
+    /// `key`: one record at a time per record key, different keys concurrently. `partition`: one
+    /// record at a time per partition (the plain partition-at-a-time consumer, kept as the
+    /// baseline the payment-processor benchmark compares against).
+    #[arg(long, env = "CONSUMER_ORDERING", value_enum, default_value = "key")]
+    pub ordering: OrderingMode,
 }
 
 impl Default for KeyedConsumerArgs {
@@ -26,6 +43,7 @@ impl Default for KeyedConsumerArgs {
             max_in_flight: 256,
             revoke_timeout: Duration::from_secs(10),
             commit_interval: Duration::from_secs(1),
+            ordering: OrderingMode::Key,
         }
     }
 }
@@ -96,9 +114,17 @@ mod tests {
         assert_eq!(cli.keyed.max_in_flight, 256);
         assert_eq!(cli.keyed.revoke_timeout, Duration::from_secs(2));
         assert_eq!(cli.keyed.commit_interval, Duration::from_secs(1));
+        assert_eq!(cli.keyed.ordering, OrderingMode::Key);
         let policy = cli.retry.policy(&["r.1s", "r.1m"]).expect("matched");
         assert_eq!(policy.tiers[1].delay, Duration::from_secs(60));
         assert_eq!(policy.max_attempts, 3);
         assert!(cli.retry.policy(&["only-one"]).is_err());
+    }
+
+    #[test]
+    fn ordering_flag_selects_partition_mode() {
+        let cli = Cli::parse_from(["x", "--ordering", "partition"]);
+        assert_eq!(cli.keyed.ordering, OrderingMode::Partition);
+        assert!(Cli::try_parse_from(["x", "--ordering", "topic"]).is_err());
     }
 }

@@ -11,6 +11,9 @@
 //!   concurrently.
 //! - Records without a key are their own key ([`RecordKey::Unkeyed`], named by their position):
 //!   they have no order to keep with anything, so they all run concurrently.
+//! - With [`OrderingMode::Partition`] (the benchmark baseline) every record of a partition
+//!   number maps to one [`RecordKey::Partition`], so a partition runs one record at a time; the
+//!   per-key guarantees above still hold, since one key lives on one partition number.
 //! - A completion is accepted only from the record currently holding the key
 //!   ([`KeyScheduler::complete`] checks the [`WorkId`]): a late completion of a task abandoned at
 //!   a revocation can never free a slot that another record holds by then.
@@ -24,6 +27,7 @@
 //! revoke(is_revoked)         drop queued records of revoked partitions and free their slots
 //! ```
 
+use super::config::OrderingMode;
 use super::offset_tracker::TopicPartition;
 use std::collections::{HashMap, VecDeque};
 
@@ -34,6 +38,8 @@ pub enum RecordKey {
     Bytes(Vec<u8>),
     /// A record without a key: its own key, so it is ordered with nothing.
     Unkeyed { tp: TopicPartition, offset: i64 },
+    /// Every record of this partition number, on any subscribed topic ([`OrderingMode::Partition`]).
+    Partition(i32),
 }
 
 impl RecordKey {
@@ -45,6 +51,24 @@ impl RecordKey {
                 tp: tp.clone(),
                 offset,
             },
+        }
+    }
+
+    /// What a record at `tp`/`offset` with the given Kafka key is scheduled by.
+    ///
+    /// [`OrderingMode::Partition`] uses the partition *number*, not the topic-partition: retry
+    /// records keep their source partition number and subscribed topics share the partition
+    /// count, so a key lives on one partition number across the source and retry topics — and
+    /// the key lock stays global across topics, as in [`OrderingMode::Key`].
+    pub fn scheduling(
+        ordering: OrderingMode,
+        key: Option<&[u8]>,
+        tp: &TopicPartition,
+        offset: i64,
+    ) -> Self {
+        match ordering {
+            OrderingMode::Key => Self::of(key, tp, offset),
+            OrderingMode::Partition => RecordKey::Partition(tp.partition),
         }
     }
 }
@@ -238,6 +262,39 @@ mod tests {
             s.push(RecordKey::of(None, &tp, o), id(0, o), ());
         }
         assert!((0..3).all(|_| s.next_ready().is_some()));
+    }
+
+    #[test]
+    fn partition_ordering_never_dispatches_two_keys_of_one_partition_together() {
+        let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        let retry_p0 = TopicPartition::new("t.retry", 0);
+        let mut s = KeyScheduler::new();
+        let push = |s: &mut KeyScheduler<()>, tp: &TopicPartition, offset, k: &[u8]| {
+            let key = RecordKey::scheduling(OrderingMode::Partition, Some(k), tp, offset);
+            s.push(key, id(tp.partition, offset), ());
+        };
+        push(&mut s, &p0, 0, b"order-a");
+        push(&mut s, &p0, 1, b"order-b");
+        push(&mut s, &retry_p0, 2, b"order-c");
+        push(&mut s, &p1, 3, b"order-d");
+        let first = s.next_ready().expect("partition 0");
+        let other = s.next_ready().expect("partition 1 runs alongside");
+        assert_eq!((first.1.offset, other.1.offset), (0, 3));
+        assert!(
+            s.next_ready().is_none(),
+            "order-b and order-c wait for order-a: one record per partition number"
+        );
+        assert!(s.complete(&first.0, &first.1));
+        assert_eq!(s.next_ready().expect("next of partition 0").1.offset, 1);
+        assert!(s.next_ready().is_none());
+
+        // The same records by key all run at once.
+        let mut by_key = KeyScheduler::new();
+        for (offset, k) in [b"order-a", b"order-b"].iter().enumerate() {
+            let key = RecordKey::scheduling(OrderingMode::Key, Some(&k[..]), &p0, offset as i64);
+            by_key.push(key, id(0, offset as i64), ());
+        }
+        assert!(by_key.next_ready().is_some() && by_key.next_ready().is_some());
     }
 
     proptest! {

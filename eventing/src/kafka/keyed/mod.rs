@@ -50,7 +50,7 @@ pub mod retry_headers;
 pub mod retry_policy;
 pub mod runtime;
 
-pub use config::{KeyedConsumerArgs, RetryArgs};
+pub use config::{KeyedConsumerArgs, OrderingMode, RetryArgs};
 pub use dead_letter_headers::{DeadLetterCause, DeadLetterReason, dead_letter_headers};
 pub use handler::{Delivery, KeyedHandler, RecordPosition};
 pub use parking::{KeyParking, ParkedKey, ParkingError};

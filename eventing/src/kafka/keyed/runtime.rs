@@ -49,6 +49,8 @@
 //! - **Reorder**: never within a key: one record per key at a time in arrival order, and with
 //!   parking on, later records of a key wait for the one in retry. Without parking (or for
 //!   records without a key) a record in retry is overtaken, as in Spring Kafka.
+//! - **`--ordering partition`** (benchmark baseline): one record at a time per partition
+//!   number instead of per key; everything above holds unchanged, only concurrency is lower.
 //! - **Bad input**: whatever the handler cannot read it reports as permanent; the record goes
 //!   to the dead-letter topic with its bytes unchanged and the partition moves on.
 //!
@@ -56,7 +58,7 @@
 //! the same member, so a key's source partition, its retry partitions (retry records keep the
 //! source partition number) and its parking state live on one instance.
 
-use super::config::KeyedConsumerArgs;
+use super::config::{KeyedConsumerArgs, OrderingMode};
 use super::handler::KeyedHandler;
 use super::key_scheduler::{KeyScheduler, RecordKey, WorkId};
 use super::offset_tracker::{OffsetTracker, TopicPartition};
@@ -155,6 +157,8 @@ struct Engine {
     paused: HashSet<TopicPartition>,
     committed: HashMap<TopicPartition, i64>,
     completions: Receiver<Completion>,
+    /// `--ordering`: records are scheduled by key (default) or by partition (baseline).
+    ordering: OrderingMode,
 }
 
 impl Engine {
@@ -179,7 +183,7 @@ impl Engine {
     }
 
     fn enqueue(&mut self, tp: TopicPartition, generation: u64, record: ConsumedRecord) {
-        let key = RecordKey::of(record.key.as_deref(), &tp, record.offset);
+        let key = RecordKey::scheduling(self.ordering, record.key.as_deref(), &tp, record.offset);
         let id = WorkId {
             tp,
             offset: record.offset,
@@ -652,6 +656,7 @@ impl<H: KeyedHandler> KeyedConsumer<H> {
                 paused: HashSet::new(),
                 committed: HashMap::new(),
                 completions: completions_rx,
+                ordering: config.args.ordering,
             }),
             processor,
             handle,
