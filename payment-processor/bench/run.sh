@@ -147,7 +147,7 @@ measure() { # latency, ordering, source topic, orders
     --gateway-url "http://127.0.0.1:$gw_port" --payment-deadline 1h --retry-jitter 0 \
     --source-topic "$topic" --retry-topics "$PREFIX.$name.retry.5s,$PREFIX.$name.retry.30s" \
     --dlq-topic "$PREFIX.$name.dlq" --group-id "$PREFIX.$name" \
-    --ordering "$ordering" --max-in-flight 256 >"$log" 2>&1 &
+    --ordering "$ordering" --max-in-flight ${BENCH_MAX_IN_FLIGHT:-256} >"$log" 2>&1 &
   PROCESSOR_PID=$!
   echo "-- $name: --ordering $ordering, gateway --latency $latency, $orders orders (log $log)"
   $BENCH drain --pid "$PROCESSOR_PID" --schema "$schema" --group "$PREFIX.$name" \
