@@ -16,6 +16,7 @@ use order_producer::infrastructure::kafka::{
 use order_producer::infrastructure::postgres::{
     PgOrderRepository, PgOutboxWriter, PgSettings, connect_pool, run_migrations,
 };
+use service_kit::postgres::retry_while_unreachable;
 use service_kit::{install_metrics, redact_url, serve, shutdown_token};
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,22 +117,14 @@ async fn migrate_when_reachable(
     pool: &deadpool_postgres::Pool,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut delay = Duration::from_millis(250);
-    loop {
-        match run_migrations(pool).await {
-            Ok(applied) => {
-                tracing::info!(?applied, "database schema is up to date");
-                return Ok(());
-            }
-            Err(e) if e.kind() == ErrorKind::Transient => {
-                tracing::warn!(error = %e, retry_in = ?delay, "database not reachable yet");
-                tokio::select! {
-                    _ = cancel.cancelled() => anyhow::bail!("shut down before the database was reachable"),
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e).context("migrations failed"),
+    let unreachable =
+        |e: &order_producer::application::StoreError| e.kind() == ErrorKind::Transient;
+    match retry_while_unreachable(cancel, || run_migrations(pool), unreachable).await {
+        Ok(Some(applied)) => {
+            tracing::info!(?applied, "database schema is up to date");
+            Ok(())
         }
+        Ok(None) => anyhow::bail!("shut down before the database was reachable"),
+        Err(e) => Err(e).context("migrations failed"),
     }
 }

@@ -11,8 +11,8 @@ use payment_gateway_sim::infrastructure::postgres::{
     PgLedger, PgSettings, connect_pool, run_migrations,
 };
 use payment_gateway_sim::ops::{app, install_metrics, redact_url, serve, shutdown_token};
+use service_kit::postgres::retry_while_unreachable;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 #[tokio::main]
@@ -64,22 +64,13 @@ async fn migrate_when_reachable(
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
     use payment_gateway_sim::application::LedgerError;
-    let mut delay = Duration::from_millis(250);
-    loop {
-        match run_migrations(pool).await {
-            Ok(applied) => {
-                tracing::info!(?applied, "ledger schema is up to date");
-                return Ok(());
-            }
-            Err(LedgerError::Unavailable(e)) => {
-                tracing::warn!(error = %e, retry_in = ?delay, "gateway database not reachable yet");
-                tokio::select! {
-                    _ = cancel.cancelled() => anyhow::bail!("shut down before the database was reachable"),
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e).context("migrations failed"),
+    let unreachable = |e: &LedgerError| matches!(e, LedgerError::Unavailable(_));
+    match retry_while_unreachable(cancel, || run_migrations(pool), unreachable).await {
+        Ok(Some(applied)) => {
+            tracing::info!(?applied, "ledger schema is up to date");
+            Ok(())
         }
+        Ok(None) => anyhow::bail!("shut down before the database was reachable"),
+        Err(e) => Err(e).context("migrations failed"),
     }
 }

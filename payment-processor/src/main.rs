@@ -18,10 +18,10 @@ use payment_processor::infrastructure::kafka::OrderCreatedHandler;
 use payment_processor::infrastructure::postgres::{
     GroupCommitSettings, GroupCommitStore, PgPaymentStore, run_migrations,
 };
+use service_kit::postgres::retry_while_unreachable;
 use service_kit::postgres::{MigrationError, PgSettings, connect_pool};
 use service_kit::{ReadinessCheck, install_metrics, ops_router, redact_url, serve, shutdown_token};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 type Handler = OrderCreatedHandler<GroupCommitStore, HttpPaymentGateway, SystemClock>;
@@ -171,46 +171,37 @@ fn readiness(pool: deadpool_postgres::Pool, status: RuntimeStatus) -> ReadinessC
     })
 }
 
-/// Run the migrations, waiting (with backoff) while the database is unreachable.
+/// Run the migrations (into `schema`, created if missing), waiting with backoff while the
+/// database is unreachable.
 async fn migrate_when_reachable(
     pool: &deadpool_postgres::Pool,
     schema: Option<&str>,
     cancel: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut delay = Duration::from_millis(250);
-    loop {
-        let attempt = async {
-            if let Some(schema) = schema {
-                let client = pool
-                    .get()
-                    .await
-                    .map_err(|e| MigrationError::Unavailable(e.to_string()))?;
-                let sql = format!(
-                    "CREATE SCHEMA IF NOT EXISTS \"{}\"",
-                    schema.replace('"', "")
-                );
-                client
-                    .batch_execute(&sql)
-                    .await
-                    .map_err(|e| MigrationError::Unavailable(e.to_string()))?;
-            }
-            run_migrations(pool).await
-        };
-        match attempt.await {
-            Ok(applied) => {
-                tracing::info!(?applied, "database schema is up to date");
-                return Ok(());
-            }
-            Err(MigrationError::Unavailable(e)) => {
-                tracing::warn!(error = %e, retry_in = ?delay, "database not reachable yet");
-                tokio::select! {
-                    _ = cancel.cancelled() => anyhow::bail!("shut down before the database was reachable"),
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-            Err(e) => return Err(e).context("migrations failed"),
+    let attempt = || async {
+        if let Some(schema) = schema {
+            let unavailable =
+                |e: &dyn std::fmt::Display| MigrationError::Unavailable(e.to_string());
+            let client = pool.get().await.map_err(|e| unavailable(&e))?;
+            let sql = format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+                schema.replace('"', "")
+            );
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| unavailable(&e))?;
         }
+        run_migrations(pool).await
+    };
+    let unreachable = |e: &MigrationError| matches!(e, MigrationError::Unavailable(_));
+    match retry_while_unreachable(cancel, attempt, unreachable).await {
+        Ok(Some(applied)) => {
+            tracing::info!(?applied, "database schema is up to date");
+            Ok(())
+        }
+        Ok(None) => anyhow::bail!("shut down before the database was reachable"),
+        Err(e) => Err(e).context("migrations failed"),
     }
 }
 

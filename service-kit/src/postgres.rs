@@ -173,6 +173,36 @@ pub async fn run_migrations_locked(
         .collect())
 }
 
+/// Run `attempt` (e.g. a service's migrations at start-up) until it succeeds or fails for good,
+/// waiting with backoff (250 ms, doubling, at most 5 s) while `is_unreachable` says the database
+/// cannot be reached yet. `Ok(None)`: `cancel` fired before it succeeded.
+pub async fn retry_while_unreachable<T, E, F, Fut>(
+    cancel: &tokio_util::sync::CancellationToken,
+    mut attempt: F,
+    is_unreachable: impl Fn(&E) -> bool,
+) -> Result<Option<T>, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match attempt().await {
+            Ok(value) => return Ok(Some(value)),
+            Err(e) if is_unreachable(&e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "database not reachable yet");
+                tokio::select! {
+                    _ = cancel.cancelled() => return Ok(None),
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

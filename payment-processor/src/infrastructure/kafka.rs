@@ -14,7 +14,7 @@
 
 use crate::application::ports::{Clock, PaymentGateway, PaymentStore};
 use crate::application::{PaymentService, ProcessError};
-use contracts::{AvroEvent, ErrorKind, OrderCreated};
+use contracts::{ErrorKind, OrderCreated};
 use eventing::AvroCodec;
 use eventing::kafka::{ConsumedRecord, HandlerError};
 use std::sync::Arc;
@@ -101,9 +101,6 @@ impl<S: PaymentStore, G: PaymentGateway, C: Clock> OrderCreatedHandler<S, G, C> 
         .await
     }
 }
-
-/// The record type this handler reads (for docs and start-up logs).
-pub const HANDLED_RECORD: &str = OrderCreated::FULL_NAME;
 
 #[cfg(test)]
 mod tests {
