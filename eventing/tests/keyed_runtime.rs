@@ -998,9 +998,10 @@ async fn a_second_instance_joining_and_leaving_loses_nothing() {
     first.stop().await;
 }
 
-/// A parking store that is down: every call fails (transient).
-#[derive(Debug)]
-struct ParkingDown;
+/// A parking store that is down: every call fails (transient); counts the parked-keys loads it
+/// refused.
+#[derive(Debug, Default)]
+struct ParkingDown(AtomicUsize);
 
 fn parking_down<T>() -> Result<T, ParkingError> {
     Err(ParkingError {
@@ -1012,6 +1013,7 @@ fn parking_down<T>() -> Result<T, ParkingError> {
 #[async_trait]
 impl KeyParking for ParkingDown {
     async fn parked_keys(&self, _: &str, _: &[i32]) -> Result<Vec<ParkedKey>, ParkingError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
         parking_down()
     }
     async fn park_key(
@@ -1066,10 +1068,11 @@ async fn stopping_while_parked_keys_cannot_load_completes() {
     }
     Producer::new().send(&src, 0, "K", "K-1").await;
     let handler = Recorder::ok();
+    let parking = Arc::new(ParkingDown::default());
     let running = start(
         config(&group, &[&src], RetryPolicy::in_place(), &dlq, 16),
         handler.clone(),
-        Some(Arc::new(ParkingDown)),
+        Some(Arc::clone(&parking) as Arc<dyn KeyParking>),
     );
     // Assigned: the poll thread is now inside the assignment, retrying the parked-keys load.
     poll_until(
@@ -1078,12 +1081,45 @@ async fn stopping_while_parked_keys_cannot_load_completes() {
         || async { (running.status.assigned_partitions() == 1).then_some(()) },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Positive signal instead of a fixed wait: the load was refused and retried, so the poll
+    // thread is inside the retry loop while the record is already fetchable.
+    poll_until(
+        "the parked-keys load retried",
+        Duration::from_secs(30),
+        || async { (parking.0.load(Ordering::SeqCst) >= 2).then_some(()) },
+    )
+    .await;
     running.stop().await;
     assert!(
         handler.seen().is_empty(),
         "no record runs before its partition's parked keys are known"
     );
+}
+
+/// Until some backend of this database waits on a row lock held by an open test transaction
+/// (a positive signal, where a fixed sleep would only hope the statement got that far).
+async fn wait_for_a_lock_wait(pool: &Pool) {
+    let client = pool.get().await.unwrap();
+    poll_until(
+        "a statement waiting on the held lock",
+        Duration::from_secs(30),
+        || {
+            let client = &client;
+            async move {
+                let waiting: i64 = client
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity \
+                      WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                        &[],
+                    )
+                    .await
+                    .ok()?
+                    .get(0);
+                (waiting > 0).then_some(())
+            }
+        },
+    )
+    .await;
 }
 
 fn parked_record(group_key: &str, offset: i64) -> ConsumedRecord {
@@ -1207,7 +1243,7 @@ async fn a_release_and_a_park_record_racing_never_strand_a_record() {
         let (parking, group) = (Arc::clone(&parking), group.clone());
         async move { parking.release_key(&group, b"K", &position(1)).await }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_a_lock_wait(&pool).await;
     assert!(!release.is_finished(), "the release waits for the park");
     tx.commit().await.unwrap();
     assert!(!release.await.unwrap().unwrap(), "the release refused");
@@ -1227,7 +1263,7 @@ async fn a_release_and_a_park_record_racing_never_strand_a_record() {
         let (parking, group) = (Arc::clone(&parking), group.clone());
         async move { parking.park_record(&group, &parked_record("K", 3)).await }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_a_lock_wait(&pool).await;
     assert!(!park.is_finished(), "the park waits for the release");
     tx.commit().await.unwrap();
     assert!(
