@@ -6,6 +6,9 @@
 //! * Decoding: the schema id in the header is looked up once (cached afterwards) and the datum is
 //!   read with the writer's schema resolved against the reader's (our type), so a consumer reads
 //!   records written with any earlier or later compatible version of the contract.
+//! * Cache misses are single-flight: concurrent first look-ups (thousands of records of a new
+//!   schema id arriving at once) wait for one registry request instead of each sending one —
+//!   the stampede used to overload the registry at start-up and send records to retry topics.
 //! * Bad bytes never panic: each failure is a [`CodecError`] whose [`ErrorKind`](crate::ErrorKind)
 //!   tells whether to retry (registry down) or dead-letter (everything about the bytes).
 
@@ -31,6 +34,8 @@ pub struct AvroCodec {
     registry_url: Arc<str>,
     registered_ids: Arc<RwLock<HashMap<&'static str, u32>>>,
     writer_schemas: Arc<RwLock<HashMap<u32, Arc<Schema>>>>,
+    /// Held while a miss is fetched from the registry: later misses re-check the cache first.
+    registry_flight: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for AvroCodec {
@@ -70,18 +75,18 @@ impl AvroCodec {
             registry_url: Arc::from(url),
             registered_ids: Arc::default(),
             writer_schemas: Arc::default(),
+            registry_flight: Arc::default(),
         })
     }
 
     /// Register (or look up) the published schema of `E` and cache its id. Idempotent.
     pub async fn register<E: AvroEvent>(&self) -> Result<u32, CodecError> {
-        if let Some(id) = self
-            .registered_ids
-            .read()
-            .expect("codec cache lock poisoned")
-            .get(E::FULL_NAME)
-        {
-            return Ok(*id);
+        if let Some(id) = self.cached_id(E::FULL_NAME) {
+            return Ok(id);
+        }
+        let _flight = self.registry_flight.lock().await;
+        if let Some(id) = self.cached_id(E::FULL_NAME) {
+            return Ok(id);
         }
         let supplied = SuppliedSchema::new(
             Some(E::FULL_NAME.to_string()),
@@ -113,15 +118,31 @@ impl AvroCodec {
         Ok(wire_format::frame(id, &datum))
     }
 
-    /// The writer schema behind a schema id, from the cache or the registry.
-    pub async fn writer_schema(&self, id: u32) -> Result<Arc<Schema>, CodecError> {
-        if let Some(schema) = self
-            .writer_schemas
+    fn cached_id(&self, full_name: &str) -> Option<u32> {
+        self.registered_ids
+            .read()
+            .expect("codec cache lock poisoned")
+            .get(full_name)
+            .copied()
+    }
+
+    fn cached_schema(&self, id: u32) -> Option<Arc<Schema>> {
+        self.writer_schemas
             .read()
             .expect("codec cache lock poisoned")
             .get(&id)
-        {
-            return Ok(schema.clone());
+            .cloned()
+    }
+
+    /// The writer schema behind a schema id, from the cache or the registry (one request at a
+    /// time; whoever waited finds the answer cached).
+    pub async fn writer_schema(&self, id: u32) -> Result<Arc<Schema>, CodecError> {
+        if let Some(schema) = self.cached_schema(id) {
+            return Ok(schema);
+        }
+        let _flight = self.registry_flight.lock().await;
+        if let Some(schema) = self.cached_schema(id) {
+            return Ok(schema);
         }
         let registered = get_schema_by_id(id, &self.settings)
             .await

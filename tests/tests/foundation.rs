@@ -317,3 +317,130 @@ async fn registry_rejects_a_version_that_breaks_consumers() {
     let breaking = register("string").await.expect("answer");
     assert_eq!(breaking.status(), 409, "int -> string must be refused");
 }
+
+/// A TCP relay to the real registry that counts the schema-by-id requests passing through it
+/// (client → registry bytes), so a test can see how many look-ups a codec really sent.
+struct CountingRelay {
+    url: String,
+    lookups: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CountingRelay {
+    async fn start(registry_url: &str) -> Self {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let upstream = registry_url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .expect("registry host:port")
+            .to_string();
+        let path = registry_url
+            .trim_start_matches("http://")
+            .split_once('/')
+            .map_or(String::new(), |(_, p)| format!("/{p}"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind relay");
+        let addr = listener.local_addr().expect("relay address");
+        let lookups = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = lookups.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (mut cr, mut cw) = client.split();
+                    let (mut sr, mut sw) = server.split();
+                    let to_server = async {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        // Keep the last bytes of the previous chunk: a request line split
+                        // across two reads is still counted once.
+                        let mut tail: Vec<u8> = Vec::new();
+                        loop {
+                            let n = match cr.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            let mut window = std::mem::take(&mut tail);
+                            window.extend_from_slice(&buf[..n]);
+                            let hits = window
+                                .windows(4)
+                                .enumerate()
+                                .filter(|(i, w)| {
+                                    *w == b"GET "
+                                        && window[*i..]
+                                            .windows(12)
+                                            .take(200)
+                                            .any(|w| w == b"/schemas/ids")
+                                })
+                                .count();
+                            counter.fetch_add(hits, Ordering::SeqCst);
+                            tail = window[window.len().saturating_sub(3)..].to_vec();
+                            if sw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = sw.shutdown().await;
+                    };
+                    let to_client = async {
+                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                        let _ = cw.shutdown().await;
+                    };
+                    tokio::join!(to_server, to_client);
+                });
+            }
+        });
+        Self {
+            url: format!("http://{addr}{path}"),
+            lookups,
+        }
+    }
+
+    fn lookups(&self) -> usize {
+        self.lookups.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[tokio::test]
+async fn concurrent_first_lookups_of_a_schema_id_send_one_registry_request() {
+    let env = StackEnv::from_env();
+    let bytes = env
+        .codec()
+        .encode(&order_created())
+        .await
+        .unwrap_or_else(|e| panic!("registry unreachable ({e}): {START_STACK}"));
+    let relay = CountingRelay::start(&env.schema_registry_url).await;
+    // Positive control: a look-up through the relay is counted.
+    let control = eventing::AvroCodec::new(&relay.url).expect("relay URL");
+    control
+        .decode::<OrderCreated>(&bytes)
+        .await
+        .expect("decode through the relay");
+    assert_eq!(
+        relay.lookups(),
+        1,
+        "the relay counts a schema-by-id look-up"
+    );
+
+    // 200 records of a schema id the codec has not seen, decoded at once (a consumer's first
+    // poll after start-up): one registry request, every decode succeeds.
+    let codec = eventing::AvroCodec::new(&relay.url).expect("relay URL");
+    let decodes = (0..200).map(|_| {
+        let codec = codec.clone();
+        let bytes = bytes.clone();
+        tokio::spawn(async move { codec.decode::<OrderCreated>(&bytes).await })
+    });
+    for decoded in futures::future::join_all(decodes).await {
+        decoded.expect("task").expect("decode");
+    }
+    assert_eq!(
+        relay.lookups(),
+        2,
+        "200 concurrent first look-ups sent {} registry requests instead of 1",
+        relay.lookups() - 1
+    );
+}

@@ -19,8 +19,10 @@ pub enum OrderingMode {
 /// Concurrency and commit settings.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeyedConsumerArgs {
-    /// Records received and not finished (queued, held until due, or being handled) before every
-    /// assigned partition is paused; polling goes on, so the group never times the member out.
+    /// Records received and not finished (queued, held until due, or being handled) at which the
+    /// runtime stops taking records from its partition queues until some finish (librdkafka then
+    /// stops fetching once a partition's local queue is full); events are still served, so the
+    /// group never times the member out.
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 256)]
     pub max_in_flight: usize,
     /// How long a revocation (rebalance, shutdown) waits for in-flight records of the revoked

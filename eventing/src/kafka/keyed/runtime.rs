@@ -4,16 +4,26 @@
 //!
 //! ```text
 //!            poll thread (owns the BaseConsumer; rebalance callbacks run here)
-//!  Kafka ──poll──▶ OffsetTracker.received ──▶ [retry tier, not due: held + partition paused]
-//!                                         └─▶ KeyScheduler.push ──next_ready──▶ tokio task
-//!  commit ◀── OffsetTracker.committable ◀── finished ◀── completion channel ◀──┘
+//!  consumer queue (events) ──poll──▶ rebalance / errors / statistics
+//!  partition queues ──take (≤ max_in_flight − in flight)──▶ OffsetTracker.received
+//!        ├─▶ [retry tier, not due: held; its queue not taken from until due]
+//!        └─▶ KeyScheduler.push ──next_ready──▶ tokio task
+//!  commit ◀── OffsetTracker.committable ◀── finished ◀── wake-up channel ◀──┘
 //! ```
 //!
-//! The poll thread never blocks on a handler: it drains completions, releases due held records,
-//! dispatches every ready record (one per key), adjusts pauses, commits periodically, and polls
-//! with a short timeout. Back-pressure is pausing: at `max_in_flight` records received and not
-//! finished (queued, held, or being handled) every assigned partition is paused; polling goes on,
-//! so `max.poll.interval.ms` is never exceeded.
+//! The poll thread never blocks on a handler. Each loop it serves the consumer queue (rebalance
+//! callbacks, so `max.poll.interval.ms` is never exceeded), drains completions, releases due held
+//! records, dispatches every ready record (one per key), commits periodically, then takes records
+//! round-robin from the partition queues, and sleeps on the wake-up channel when nothing moved
+//! (a task completed, a queue became non-empty, a retry fell due, or 100 ms passed).
+//!
+//! Back-pressure is *not taking*: every partition's queue is split off librdkafka's consumer
+//! queue, and at `max_in_flight` records received and not finished (queued, held, or being
+//! handled) the loop stops taking from them; librdkafka stops fetching a partition whose queue
+//! is full (`queued.min.messages`, `queued.max.messages.kbytes`). It never pauses: a pause purges
+//! the prefetched records and a resume refetches them, and the runtime used to pause and resume
+//! every partition each time it hit the limit — about a second of idle per cycle, which capped
+//! the payment-processor at a few hundred events/s.
 //!
 //! # What is committed when
 //!
@@ -34,8 +44,9 @@
 //!   permanent failure (`handler_panicked`).
 //! - **Hand-off or parking store down**: retried in place with backoff, the offset unfinished;
 //!   nothing is dropped.
-//! - **Retry record not due**: it and later records of its partition are held in memory and the
-//!   partition is paused until due (held records count toward `max_in_flight`).
+//! - **Retry record not due**: it and later records of its partition already taken are held in
+//!   memory until due (they count toward `max_in_flight`), and the partition's queue is not
+//!   taken from meanwhile.
 //! - **Rebalance** (`range` assignment, eager): on revocation, dispatching of the revoked
 //!   partitions stops, their in-flight tasks get up to `revoke_timeout` to finish (completions
 //!   drained meanwhile), the committable offsets are committed synchronously and the state is
@@ -68,6 +79,7 @@ use super::retry_headers::due_at_ms;
 use super::retry_policy::RetryPolicy;
 use crate::kafka::{ConsumedRecord, KafkaArgs};
 use rdkafka::ClientContext;
+use rdkafka::consumer::base_consumer::PartitionQueue;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
@@ -76,7 +88,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
@@ -138,6 +150,14 @@ struct Completion {
     finished: bool,
 }
 
+/// What wakes the poll thread while it waits: a record task is done, or a Kafka queue (the
+/// consumer's event queue or a partition queue) went from empty to non-empty.
+#[derive(Debug)]
+enum Wakeup {
+    Done(Completion),
+    QueueReady,
+}
+
 #[derive(Debug)]
 struct PartitionState {
     generation: u64,
@@ -154,9 +174,8 @@ struct Engine {
     held: HashMap<TopicPartition, VecDeque<(i64, ConsumedRecord)>>,
     partitions: HashMap<TopicPartition, PartitionState>,
     next_generation: u64,
-    paused: HashSet<TopicPartition>,
     committed: HashMap<TopicPartition, i64>,
-    completions: Receiver<Completion>,
+    completions: Receiver<Wakeup>,
     /// `--ordering`: records are scheduled by key (default) or by partition (baseline).
     ordering: OrderingMode,
 }
@@ -176,10 +195,29 @@ impl Engine {
         }
     }
 
-    fn drain_completions(&mut self) {
-        while let Ok(c) = self.completions.try_recv() {
+    fn on_wakeup(&mut self, wakeup: Wakeup) {
+        if let Wakeup::Done(c) = wakeup {
             self.on_completion(c);
         }
+    }
+
+    fn drain_completions(&mut self) {
+        while let Ok(w) = self.completions.try_recv() {
+            self.on_wakeup(w);
+        }
+    }
+
+    /// Assigned partitions whose queue may be polled: all but those holding retry records not
+    /// yet due (their later records wait in librdkafka's partition queue), in a stable order.
+    fn pollable(&self) -> Vec<TopicPartition> {
+        let mut tps: Vec<TopicPartition> = self
+            .partitions
+            .keys()
+            .filter(|tp| !self.held.contains_key(*tp))
+            .cloned()
+            .collect();
+        tps.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        tps
     }
 
     fn enqueue(&mut self, tp: TopicPartition, generation: u64, record: ConsumedRecord) {
@@ -218,11 +256,16 @@ impl Engine {
 }
 
 /// The consumer context: rebalance callbacks and statistics, on the poll thread.
-struct KeyedContext<H> {
+struct KeyedContext<H: KeyedHandler> {
     engine: Mutex<Engine>,
+    /// The split partition queues (poll thread only; a mutex because the context is shared).
+    queues: Mutex<PartitionQueues<H>>,
+    /// The consumer itself, to split partition queues inside the assign callback. Weak: the
+    /// consumer owns this context.
+    consumer: OnceLock<Weak<BaseConsumer<KeyedContext<H>>>>,
     processor: Arc<Processor<H>>,
     handle: Handle,
-    completions: Sender<Completion>,
+    completions: Sender<Wakeup>,
     args: KeyedConsumerArgs,
     status: RuntimeStatus,
     /// Cancelled as soon as `run`'s token fires (and again when the poll loop ends): stops the
@@ -235,45 +278,6 @@ fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn tpl_of<'a>(tps: impl IntoIterator<Item = &'a TopicPartition>) -> TopicPartitionList {
-    let mut tpl = TopicPartitionList::new();
-    for tp in tps {
-        tpl.add_partition(&tp.topic, tp.partition);
-    }
-    tpl
-}
-
-/// Bring the set of paused partitions to `desired` with `pause` and `resume`, recording only
-/// what took effect: `paused` must say what librdkafka has paused, so a failed call leaves its
-/// partitions as they were and the next loop retries it. (Recording `desired` regardless left a
-/// partition whose resume failed marked as resumed while librdkafka kept it paused: never
-/// consumed again.)
-fn reconcile_pauses<E: std::fmt::Display>(
-    paused: &mut HashSet<TopicPartition>,
-    desired: &HashSet<TopicPartition>,
-    pause: impl FnOnce(&[TopicPartition]) -> Result<(), E>,
-    resume: impl FnOnce(&[TopicPartition]) -> Result<(), E>,
-) {
-    let to_pause: Vec<_> = desired.difference(paused).cloned().collect();
-    let to_resume: Vec<_> = paused.difference(desired).cloned().collect();
-    if !to_pause.is_empty() {
-        match pause(&to_pause) {
-            Ok(()) => paused.extend(to_pause),
-            Err(e) => tracing::warn!(error = %e, "pausing partitions failed; retried next loop"),
-        }
-    }
-    if !to_resume.is_empty() {
-        match resume(&to_resume) {
-            Ok(()) => {
-                for tp in &to_resume {
-                    paused.remove(tp);
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "resuming partitions failed; retried next loop"),
-        }
-    }
 }
 
 /// Which committable offsets to commit. `committed` caches the offsets last *sent*; an async
@@ -323,7 +327,7 @@ impl<H: KeyedHandler> KeyedContext<H> {
             self.handle.spawn(async move {
                 let finished = processor.process(&record, &cancel).await;
                 // The poll thread is gone only after shutdown; a lost completion is then moot.
-                let _ = completions.send(Completion { key, id, finished });
+                let _ = completions.send(Wakeup::Done(Completion { key, id, finished }));
             });
         }
     }
@@ -350,22 +354,6 @@ impl<H: KeyedHandler> KeyedContext<H> {
             }
         }
         engine.enqueue(tp, generation, record);
-    }
-
-    /// Pause every partition at `max_in_flight`, else only those holding records not yet due.
-    fn apply_pauses(&self, consumer: &BaseConsumer<Self>, engine: &mut Engine) {
-        let desired: HashSet<TopicPartition> =
-            if engine.tracker.in_flight() >= self.args.max_in_flight {
-                engine.partitions.keys().cloned().collect()
-            } else {
-                engine.held.keys().cloned().collect()
-            };
-        reconcile_pauses(
-            &mut engine.paused,
-            &desired,
-            |tps| consumer.pause(&tpl_of(tps)),
-            |tps| consumer.resume(&tpl_of(tps)),
-        );
     }
 
     /// Commit the committable offsets of `only` (all tracked partitions if `None`): `Async`
@@ -517,7 +505,7 @@ impl<H: KeyedHandler> KeyedContext<H> {
                 .completions
                 .recv_timeout((deadline - now).min(Duration::from_millis(100)))
             {
-                Ok(c) => engine.on_completion(c),
+                Ok(w) => engine.on_wakeup(w),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -532,26 +520,9 @@ impl<H: KeyedHandler> KeyedContext<H> {
             }
         }
         self.commit(consumer, &mut engine, Some(revoked), CommitMode::Sync);
-        // Resume what we paused before letting go: librdkafka keeps an application pause on the
-        // partition across revoke/assign, so a partition paused here (held retry records, or at
-        // max_in_flight) and assigned back to this member later stayed paused for good while
-        // `engine.paused` (cleared below) said it was not — its records were never consumed again
-        // (found by payment-processor's rebalance test: orders stuck PENDING, never retried).
-        let paused_revoked: Vec<TopicPartition> = engine
-            .paused
-            .iter()
-            .filter(|tp| revoked.contains(*tp))
-            .cloned()
-            .collect();
-        if !paused_revoked.is_empty()
-            && let Err(e) = consumer.resume(&tpl_of(&paused_revoked))
-        {
-            tracing::warn!(error = %e, "resuming revoked partitions failed");
-        }
         for tp in revoked {
             engine.tracker.revoke(tp);
             engine.partitions.remove(tp);
-            engine.paused.remove(tp);
             engine.committed.remove(tp);
         }
         engine.scheduler.revoke(|tp| revoked.contains(tp));
@@ -592,9 +563,22 @@ impl<H: KeyedHandler> ClientContext for KeyedContext<H> {
 
 impl<H: KeyedHandler> ConsumerContext for KeyedContext<H> {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(tpl) = rebalance {
-            let revoked: HashSet<_> = partitions_of(tpl).into_iter().collect();
-            self.revoke(consumer, &revoked);
+        match rebalance {
+            Rebalance::Revoke(tpl) => {
+                let revoked: HashSet<_> = partitions_of(tpl).into_iter().collect();
+                self.revoke(consumer, &revoked);
+            }
+            // Before rust-rdkafka calls rd_kafka_assign: split first, so no fetch of these
+            // partitions can start while their queue still forwards to the consumer queue.
+            Rebalance::Assign(tpl) => {
+                if let Some(consumer) = self.consumer.get().and_then(Weak::upgrade) {
+                    let mut queues = self.queues.lock().expect("queues lock is never poisoned");
+                    for tp in partitions_of(tpl) {
+                        queues.split(&consumer, &tp);
+                    }
+                }
+            }
+            Rebalance::Error(_) => {}
         }
     }
 
@@ -607,9 +591,100 @@ impl<H: KeyedHandler> ConsumerContext for KeyedContext<H> {
     }
 }
 
+/// Most records taken from partition queues in one loop, so completions, commits and
+/// rebalance events are served between batches.
+const MAX_RECORDS_PER_LOOP: usize = 1024;
+/// Most events taken from the consumer queue in one loop.
+const MAX_EVENTS_PER_LOOP: usize = 1024;
+/// Longest wait for a wake-up when nothing is ready (bounds the commit and shutdown latency).
+const IDLE_WAIT: Duration = Duration::from_millis(100);
+
+/// librdkafka's queue of one assigned partition, split off the consumer queue.
+type PartitionQueueOf<H> = PartitionQueue<KeyedContext<H>>;
+
+/// The split partition queues, each waking the poll thread when it becomes non-empty.
+struct PartitionQueues<H: KeyedHandler> {
+    queues: HashMap<TopicPartition, PartitionQueueOf<H>>,
+    wake: Sender<Wakeup>,
+    /// Where the next round-robin pass starts, so no partition is always served first.
+    cursor: usize,
+}
+
+impl<H: KeyedHandler> PartitionQueues<H> {
+    /// Split `tp`'s queue off the consumer queue, once: librdkafka remembers that the
+    /// application set the forwarding (`RD_KAFKA_Q_F_FWD_APP`) and never forwards that queue
+    /// to the consumer queue again, across revocations and re-assignments, so one handle per
+    /// partition lasts the consumer's life. Called before `rd_kafka_assign`, so no record of
+    /// an assigned partition is ever fetched into the consumer queue: records of a partition
+    /// arrive through one queue, in offset order.
+    fn split(&mut self, consumer: &Arc<BaseConsumer<KeyedContext<H>>>, tp: &TopicPartition) {
+        if self.queues.contains_key(tp) {
+            return;
+        }
+        match consumer.split_partition_queue(&tp.topic, tp.partition) {
+            Some(mut queue) => {
+                let wake = self.wake.clone();
+                queue.set_nonempty_callback(move || {
+                    let _ = wake.send(Wakeup::QueueReady);
+                });
+                self.queues.insert(tp.clone(), queue);
+            }
+            None => {
+                tracing::warn!(%tp, "cannot split the partition queue; its records arrive on the consumer queue");
+            }
+        }
+    }
+
+    /// Take up to `budget` records, round-robin over `pollable` (one record per partition per
+    /// pass), without blocking.
+    fn take(&mut self, pollable: &[TopicPartition], budget: usize) -> Vec<ConsumedRecord> {
+        let mut records = Vec::new();
+        let n = pollable.len();
+        if budget == 0 || n == 0 {
+            return records;
+        }
+        let start = self.cursor % n;
+        self.cursor = self.cursor.wrapping_add(1);
+        let mut exhausted = vec![false; n];
+        let mut active = n;
+        while active > 0 && records.len() < budget {
+            for step in 0..n {
+                let i = (start + step) % n;
+                if exhausted[i] {
+                    continue;
+                }
+                let polled = self
+                    .queues
+                    .get(&pollable[i])
+                    .map(|q| match q.poll(Duration::ZERO) {
+                        Some(Ok(message)) => Some(ConsumedRecord::from_message(&message)),
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, tp = %pollable[i], "kafka consume error");
+                            None
+                        }
+                        None => None,
+                    });
+                match polled.flatten() {
+                    Some(record) => {
+                        records.push(record);
+                        if records.len() >= budget {
+                            return records;
+                        }
+                    }
+                    None => {
+                        exhausted[i] = true;
+                        active -= 1;
+                    }
+                }
+            }
+        }
+        records
+    }
+}
+
 /// A consumer-group member running a [`KeyedHandler`] with key-ordered concurrency.
 pub struct KeyedConsumer<H: KeyedHandler> {
-    consumer: BaseConsumer<KeyedContext<H>>,
+    consumer: Arc<BaseConsumer<KeyedContext<H>>>,
     subscriptions: Vec<String>,
     status: RuntimeStatus,
 }
@@ -634,6 +709,7 @@ impl<H: KeyedHandler> KeyedConsumer<H> {
         let handle = Handle::try_current().map_err(|_| KeyedRuntimeError::NoTokioRuntime)?;
         let producer: FutureProducer = kafka.safe_producer_config().create()?;
         let (completions, completions_rx) = mpsc::channel();
+        let main_wake = completions.clone();
         let status = RuntimeStatus::default();
         let processor = Arc::new(Processor {
             handler,
@@ -653,19 +729,24 @@ impl<H: KeyedHandler> KeyedConsumer<H> {
                 held: HashMap::new(),
                 partitions: HashMap::new(),
                 next_generation: 0,
-                paused: HashSet::new(),
                 committed: HashMap::new(),
                 completions: completions_rx,
                 ordering: config.args.ordering,
             }),
             processor,
             handle,
-            completions,
+            completions: completions.clone(),
             args: config.args.clone(),
             status: status.clone(),
             shutdown: CancellationToken::new(),
+            queues: Mutex::new(PartitionQueues {
+                queues: HashMap::new(),
+                wake: completions,
+                cursor: 0,
+            }),
+            consumer: OnceLock::new(),
         };
-        let consumer: BaseConsumer<KeyedContext<H>> = kafka
+        let mut consumer: BaseConsumer<KeyedContext<H>> = kafka
             .client_config(&[
                 ("group.id", &config.group_id),
                 ("enable.auto.commit", "false"),
@@ -676,14 +757,29 @@ impl<H: KeyedHandler> KeyedConsumer<H> {
                 ("enable.partition.eof", "false"),
                 ("session.timeout.ms", "10000"),
                 ("statistics.interval.ms", "5000"),
+                // Back-pressure without pausing: every assigned partition has its own queue
+                // (split off the consumer queue), and the poll thread stops taking records from
+                // them at `max_in_flight`. librdkafka then stops fetching a partition once its
+                // queue holds `queued.min.messages` records or `queued.max.messages.kbytes`
+                // (per partition with split queues), and checks again after
+                // `fetch.queue.backoff.ms` (default 1 s: a full queue stalled a partition for
+                // up to a second after it drained).
+                ("queued.min.messages", "10000"),
+                ("queued.max.messages.kbytes", "8192"),
+                ("fetch.queue.backoff.ms", "20"),
             ])
             .create_with_context(context)?;
+        consumer.set_nonempty_callback(move || {
+            let _ = main_wake.send(Wakeup::QueueReady);
+        });
         let mut subscriptions = config.topics.clone();
         for tier in &config.retry.tiers {
             if !subscriptions.contains(&tier.topic) {
                 subscriptions.push(tier.topic.clone());
             }
         }
+        let consumer = Arc::new(consumer);
+        let _ = consumer.context().consumer.set(Arc::downgrade(&consumer));
         Ok(Self {
             consumer,
             subscriptions,
@@ -751,42 +847,99 @@ impl<H: KeyedHandler> KeyedConsumer<H> {
         tracing::info!(topics = ?topics, "keyed consumer subscribed");
         let mut last_commit = Instant::now();
         while !cancel.is_cancelled() {
-            let timeout = {
+            // 1. The consumer queue: rebalance callbacks run here (they lock the engine), and
+            //    records of partitions not split yet arrive here.
+            let mut received = 0usize;
+            // rust-rdkafka's poll answers `None` both for an empty queue and after serving one
+            // event (a rebalance, a commit result, statistics): only two `None` in a row say
+            // the queue is likely empty.
+            let mut events_drained = false;
+            let mut nones = 0;
+            for _ in 0..MAX_EVENTS_PER_LOOP {
+                match self.consumer.poll(Duration::ZERO) {
+                    Some(Ok(message)) => {
+                        nones = 0;
+                        let record = ConsumedRecord::from_message(&message);
+                        drop(message);
+                        context.receive(&mut context.engine(), record);
+                        received += 1;
+                    }
+                    Some(Err(e)) => {
+                        nones = 0;
+                        tracing::warn!(error = %e, "kafka consume error");
+                    }
+                    None => {
+                        nones += 1;
+                        if nones == 2 {
+                            events_drained = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            // A stop requested while a rebalance callback blocked (parked keys not loadable)
+            // ends the loop before any record of the new assignment is taken.
+            if cancel.is_cancelled() {
+                break;
+            }
+            // 2. Completions, due retries, dispatch, commit.
+            let (pollable, budget, wait) = {
                 let mut engine = context.engine();
                 engine.drain_completions();
                 engine.release_due(now_ms());
                 context.dispatch(&mut engine);
-                context.apply_pauses(&self.consumer, &mut engine);
                 if last_commit.elapsed() >= context.args.commit_interval {
                     context.commit(&self.consumer, &mut engine, None, CommitMode::Async);
                     last_commit = Instant::now();
                 }
                 context.publish_gauges(&engine);
-                let mut timeout = if engine.scheduler.dispatched() > 0 {
-                    Duration::from_millis(5)
-                } else {
-                    Duration::from_millis(100)
-                };
+                let budget = context
+                    .args
+                    .max_in_flight
+                    .saturating_sub(engine.tracker.in_flight())
+                    .min(MAX_RECORDS_PER_LOOP);
+                let mut wait = IDLE_WAIT;
                 if let Some(due) = engine.next_due_ms() {
-                    let until = Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0));
-                    timeout = timeout.min(until);
+                    wait = wait.min(Duration::from_millis(
+                        u64::try_from(due - now_ms()).unwrap_or(0),
+                    ));
                 }
-                timeout
+                (engine.pollable(), budget, wait)
             };
-            match self.consumer.poll(timeout) {
-                Some(Ok(message)) => {
-                    let record = ConsumedRecord::from_message(&message);
-                    drop(message);
-                    let mut engine = context.engine();
+            // 3. Partition queues, up to the in-flight limit.
+            let records = context
+                .queues
+                .lock()
+                .expect("queues lock is never poisoned")
+                .take(&pollable, budget);
+            if !records.is_empty() {
+                received += records.len();
+                let mut engine = context.engine();
+                for record in records {
                     context.receive(&mut engine, record);
                 }
-                Some(Err(e)) => tracing::warn!(error = %e, "kafka consume error"),
-                None => {}
+                context.dispatch(&mut engine);
+            }
+            // 4. Nothing new: sleep until a task completes, a queue fills, a retry is due, or
+            //    IDLE_WAIT (commit timer, cancellation) passes.
+            if received == 0 && events_drained && !wait.is_zero() {
+                let mut engine = context.engine();
+                match engine.completions.recv_timeout(wait) {
+                    Ok(w) => engine.on_wakeup(w),
+                    Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+                }
             }
         }
         let all: HashSet<TopicPartition> = context.engine().partitions.keys().cloned().collect();
         context.revoke(&self.consumer, &all);
         context.shutdown.cancel();
+        // The handles hold the consumer (an Arc each): drop them so the consumer can close.
+        context
+            .queues
+            .lock()
+            .expect("queues lock is never poisoned")
+            .queues
+            .clear();
         self.consumer.unsubscribe();
         tracing::info!("keyed consumer stopped");
         Ok(())
@@ -823,56 +976,5 @@ mod tests {
             vec![(TopicPartition::new("t", 0), 7)],
             "the revocation commit sends it again, and only the revoked partition"
         );
-    }
-
-    #[test]
-    fn a_failed_resume_stays_paused_and_is_retried_next_loop() {
-        let mut paused = tps(&[0, 1]);
-        let desired = tps(&[]);
-        reconcile_pauses(
-            &mut paused,
-            &desired,
-            |_| Ok::<(), String>(()),
-            |_| Err("broker said no".to_string()),
-        );
-        assert_eq!(
-            paused,
-            tps(&[0, 1]),
-            "nothing resumed: still recorded as paused"
-        );
-        let mut resumed = Vec::new();
-        reconcile_pauses(
-            &mut paused,
-            &desired,
-            |_| Ok::<(), String>(()),
-            |tps| {
-                resumed.extend_from_slice(tps);
-                Ok(())
-            },
-        );
-        resumed.sort_by_key(|tp| tp.partition);
-        assert_eq!(
-            resumed,
-            vec![TopicPartition::new("t", 0), TopicPartition::new("t", 1)]
-        );
-        assert!(paused.is_empty());
-    }
-
-    #[test]
-    fn a_failed_pause_is_not_recorded_and_a_successful_resume_is() {
-        let mut paused = tps(&[0]);
-        let desired = tps(&[1]);
-        reconcile_pauses(
-            &mut paused,
-            &desired,
-            |_| Err("broker said no".to_string()),
-            |_| Ok(()),
-        );
-        assert!(
-            paused.is_empty(),
-            "0 resumed; 1 not paused, retried next loop"
-        );
-        reconcile_pauses(&mut paused, &desired, |_| Ok::<(), String>(()), |_| Ok(()));
-        assert_eq!(paused, desired);
     }
 }
