@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use eventing::kafka::keyed::{
     Delivery, KeyParking, KeyedConsumer, KeyedConsumerArgs, KeyedConsumerConfig, KeyedHandler,
-    PARKED_KEYS_TABLES_DDL, ParkedKey, ParkingError, PgKeyParking, RecordPosition, RetryPolicy,
-    RetryTier, RuntimeStatus, dead_letter_headers as dlh, retry_headers as rh,
+    PARKED_KEYS_TABLES_DDL, PgKeyParking, RecordPosition, RetryPolicy, RetryTier, RuntimeStatus,
+    dead_letter_headers as dlh, retry_headers as rh,
 };
 use eventing::kafka::{ConsumedRecord, HandlerError, KafkaArgs, create_topic};
 use futures::future::BoxFuture;
@@ -1005,61 +1005,42 @@ async fn a_second_instance_joining_and_leaving_loses_nothing() {
     first.stop().await;
 }
 
-/// A parking store that is down: every call fails (transient); counts the parked-keys loads it
-/// refused.
-#[derive(Debug, Default)]
-struct ParkingDown(AtomicUsize);
-
-fn parking_down<T>() -> Result<T, ParkingError> {
-    Err(ParkingError {
-        kind: eventing::ErrorKind::Transient,
-        message: "connection refused (test: parking store down)".into(),
-    })
+/// A database that is down: a 127.0.0.1 listener that closes every connection at once, so
+/// the real parking store fails every call (transient) the way it does when Postgres is down;
+/// it counts the connection attempts (one per parked-keys load).
+struct DatabaseDown {
+    url: String,
+    attempts: Arc<AtomicUsize>,
 }
 
-#[async_trait]
-impl KeyParking for ParkingDown {
-    async fn parked_keys(&self, _: &str, _: &[i32]) -> Result<Vec<ParkedKey>, ParkingError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        parking_down()
+impl DatabaseDown {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let counter = attempts.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                drop(socket);
+            }
+        });
+        Self {
+            url: format!("postgres://pipeline:pipeline@127.0.0.1:{port}/payments"),
+            attempts,
+        }
     }
-    async fn park_key(
-        &self,
-        _: &str,
-        _: &[u8],
-        _: i32,
-        _: &RecordPosition,
-    ) -> Result<RecordPosition, ParkingError> {
-        parking_down()
-    }
-    async fn park_record(&self, _: &str, _: &ConsumedRecord) -> Result<bool, ParkingError> {
-        parking_down()
-    }
-    async fn next_parked(&self, _: &str, _: &[u8]) -> Result<Option<ConsumedRecord>, ParkingError> {
-        parking_down()
-    }
-    async fn unpark_record(&self, _: &str, _: &RecordPosition) -> Result<(), ParkingError> {
-        parking_down()
-    }
-    async fn parked_key(&self, _: &str, _: &[u8]) -> Result<Option<ParkedKey>, ParkingError> {
-        parking_down()
-    }
-    async fn transfer_key(
-        &self,
-        _: &str,
-        _: &[u8],
-        _: &RecordPosition,
-        _: &RecordPosition,
-    ) -> Result<bool, ParkingError> {
-        parking_down()
-    }
-    async fn release_key(
-        &self,
-        _: &str,
-        _: &[u8],
-        _: &RecordPosition,
-    ) -> Result<bool, ParkingError> {
-        parking_down()
+
+    fn parking(&self) -> PgKeyParking {
+        let config = tokio_postgres::Config::from_str(&self.url).unwrap();
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        PgKeyParking::new(Pool::builder(manager).max_size(1).build().unwrap())
     }
 }
 
@@ -1075,11 +1056,11 @@ async fn stopping_while_parked_keys_cannot_load_completes() {
     }
     Producer::new().send(&src, 0, "K", "K-1").await;
     let handler = Recorder::ok();
-    let parking = Arc::new(ParkingDown::default());
+    let database = DatabaseDown::start().await;
     let running = start(
         config(&group, &[&src], RetryPolicy::in_place(), &dlq, 16),
         handler.clone(),
-        Some(Arc::clone(&parking) as Arc<dyn KeyParking>),
+        Some(Arc::new(database.parking())),
     );
     // Assigned: the poll thread is now inside the assignment, retrying the parked-keys load.
     poll_until(
@@ -1093,7 +1074,7 @@ async fn stopping_while_parked_keys_cannot_load_completes() {
     poll_until(
         "the parked-keys load retried",
         Duration::from_secs(30),
-        || async { (parking.0.load(Ordering::SeqCst) >= 2).then_some(()) },
+        || async { (database.attempts.load(Ordering::SeqCst) >= 2).then_some(()) },
     )
     .await;
     running.stop().await;

@@ -607,10 +607,16 @@ impl<H: KeyedHandler> Processor<H> {
 
 #[cfg(test)]
 mod tests {
+    //! The processor's parking paths against the REAL parking store (`PgKeyParking` on the
+    //! local stack's payments database, `make up`). Each test owns a fresh consumer group, so
+    //! its parked keys and records are its own; tests run in parallel and repeatedly.
     use super::*;
     use crate::kafka::keyed::parking::ParkingError;
+    use crate::kafka::keyed::parking_postgres::{PARKED_KEYS_TABLES_DDL, PgKeyParking};
     use crate::kafka::keyed::retry_policy::RetryTier;
     use async_trait::async_trait;
+    use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+    use std::str::FromStr;
 
     /// Records the payloads it handled; fails transiently at offset 9, else succeeds.
     #[derive(Debug, Default)]
@@ -631,109 +637,34 @@ mod tests {
         }
     }
 
-    /// The parking store of one key, in memory, with the Postgres implementation's semantics.
-    #[derive(Debug, Default)]
-    struct FakeParking(Mutex<FakeState>);
-
-    #[derive(Debug, Default)]
-    struct FakeState {
-        key: Option<ParkedKey>,
-        records: Vec<ConsumedRecord>,
-        /// Parked "by another member" while the next release runs.
-        parked_during_release: Option<ConsumedRecord>,
-        writes: Vec<&'static str>,
+    async fn store() -> PgKeyParking {
+        let url = std::env::var("PAYMENTS_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://pipeline:pipeline@127.0.0.1:54329/payments".into());
+        let config = tokio_postgres::Config::from_str(&url).expect("valid URL");
+        let manager = Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager).max_size(2).build().unwrap();
+        let mut client = pool.get().await.unwrap_or_else(|e| {
+            panic!("Postgres unreachable ({e}): start the local stack with `make up`")
+        });
+        // The shipped DDL, serialized across parallel tests (CREATE IF NOT EXISTS can race).
+        let tx = client.transaction().await.unwrap();
+        tx.batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock(7041920); {PARKED_KEYS_TABLES_DDL}"
+        ))
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        PgKeyParking::new(pool)
     }
 
-    impl FakeParking {
-        fn state(&self) -> std::sync::MutexGuard<'_, FakeState> {
-            self.0.lock().unwrap()
-        }
-    }
-
-    #[async_trait]
-    impl KeyParking for FakeParking {
-        async fn parked_keys(&self, _: &str, _: &[i32]) -> Result<Vec<ParkedKey>, ParkingError> {
-            Ok(self.state().key.iter().cloned().collect())
-        }
-        async fn park_key(
-            &self,
-            _: &str,
-            key: &[u8],
-            partition: i32,
-            owner: &RecordPosition,
-        ) -> Result<RecordPosition, ParkingError> {
-            let mut s = self.state();
-            s.writes.push("park_key");
-            let parked = s.key.get_or_insert_with(|| ParkedKey {
-                key: key.to_vec(),
-                partition,
-                owner: owner.clone(),
-            });
-            Ok(parked.owner.clone())
-        }
-        async fn park_record(
-            &self,
-            _: &str,
-            record: &ConsumedRecord,
-        ) -> Result<bool, ParkingError> {
-            let mut s = self.state();
-            s.writes.push("park_record");
-            if s.key.is_none() {
-                return Ok(false);
-            }
-            s.records.push(record.clone());
-            Ok(true)
-        }
-        async fn parked_key(&self, _: &str, _: &[u8]) -> Result<Option<ParkedKey>, ParkingError> {
-            Ok(self.state().key.clone())
-        }
-        async fn next_parked(
-            &self,
-            _: &str,
-            _: &[u8],
-        ) -> Result<Option<ConsumedRecord>, ParkingError> {
-            Ok(self.state().records.first().cloned())
-        }
-        async fn unpark_record(&self, _: &str, at: &RecordPosition) -> Result<(), ParkingError> {
-            let mut s = self.state();
-            s.writes.push("unpark_record");
-            s.records.retain(|r| RecordPosition::of(r) != *at);
-            Ok(())
-        }
-        async fn transfer_key(
-            &self,
-            _: &str,
-            _: &[u8],
-            owner: &RecordPosition,
-            new_owner: &RecordPosition,
-        ) -> Result<bool, ParkingError> {
-            let mut s = self.state();
-            s.writes.push("transfer_key");
-            match &mut s.key {
-                Some(k) if k.owner == *owner => k.owner = new_owner.clone(),
-                _ => return Ok(false),
-            }
-            s.records.retain(|r| RecordPosition::of(r) != *new_owner);
-            Ok(true)
-        }
-        async fn release_key(
-            &self,
-            _: &str,
-            _: &[u8],
-            owner: &RecordPosition,
-        ) -> Result<bool, ParkingError> {
-            let mut s = self.state();
-            s.writes.push("release_key");
-            if let Some(record) = s.parked_during_release.take() {
-                s.records.push(record);
-            }
-            let owned = s.key.as_ref().is_some_and(|k| k.owner == *owner);
-            if owned && s.records.is_empty() {
-                s.key = None;
-                return Ok(true);
-            }
-            Ok(false)
-        }
+    fn group() -> String {
+        format!("processor-test-{}", uuid::Uuid::new_v4().simple())
     }
 
     fn record(offset: i64) -> ConsumedRecord {
@@ -760,8 +691,13 @@ mod tests {
         }
     }
 
-    /// A processor over `parking` whose in-memory view says K is parked by `view` (if any).
-    fn processor(parking: &Arc<FakeParking>, view: Option<i64>) -> Processor<Handled> {
+    /// A processor of `group` over `parking` whose in-memory view says K is parked by `view`
+    /// (if any). Its producer points at a closed port: these paths must not publish.
+    fn processor(
+        group: &str,
+        parking: Arc<dyn KeyParking>,
+        view: Option<i64>,
+    ) -> Processor<Handled> {
         let producer: FutureProducer = rdkafka::ClientConfig::new()
             .set("bootstrap.servers", "127.0.0.1:9")
             .create()
@@ -783,8 +719,8 @@ mod tests {
             },
             dead_letter_topic: "dlq".into(),
             dead_letter_partitions: AtomicI32::new(0),
-            group: "g".into(),
-            parking: Some(Arc::clone(parking) as Arc<dyn KeyParking>),
+            group: group.into(),
+            parking: Some(parking),
             parked: Mutex::new(parked),
             metrics: Metrics::new("test"),
         }
@@ -798,24 +734,32 @@ mod tests {
         p.handler.0.lock().unwrap().clone()
     }
 
+    /// K parked by offset `owner` in the store, with `records` parked behind it.
+    async fn parked(parking: &PgKeyParking, group: &str, owner: i64, records: &[i64]) {
+        let got = parking.park_key(group, b"K", 0, &at(owner)).await.unwrap();
+        assert_eq!(got, at(owner));
+        for offset in records {
+            assert!(parking.park_record(group, &record(*offset)).await.unwrap());
+        }
+    }
+
     #[tokio::test]
     async fn an_abandoned_drain_handles_and_writes_nothing() {
-        let parking = Arc::new(FakeParking::default());
-        parking.state().key = Some(parked_by(1));
-        parking.state().records.push(record(2));
-        let p = processor(&parking, Some(1));
+        let (parking, g) = (Arc::new(store().await), group());
+        parked(&parking, &g, 1, &[2]).await;
+        let p = processor(&g, parking.clone(), Some(1));
         let cancel = TaskCancel::new();
         cancel.abandoned.cancel();
         assert!(p.drain(&*parking, b"K", at(1), &cancel).await.is_err());
         assert!(handled(&p).is_empty());
-        assert!(
-            parking.state().writes.is_empty(),
-            "{:?}",
-            parking.state().writes
+        assert_eq!(
+            parking.parked_key(&g, b"K").await.unwrap(),
+            Some(parked_by(1)),
+            "the key stays parked by its owner"
         );
         assert_eq!(
-            parking.state().records.len(),
-            1,
+            parking.next_parked(&g, b"K").await.unwrap(),
+            Some(record(2)),
             "the row stays for the next owner"
         );
         assert_eq!(view(&p), Some(at(1)), "the in-memory view is not touched");
@@ -823,80 +767,161 @@ mod tests {
 
     #[tokio::test]
     async fn an_abandoned_task_stores_no_record_behind_a_key() {
-        let parking = Arc::new(FakeParking::default());
-        parking.state().key = Some(parked_by(1));
-        let p = processor(&parking, Some(1));
+        let (parking, g) = (Arc::new(store().await), group());
+        parked(&parking, &g, 1, &[]).await;
+        let p = processor(&g, parking.clone(), Some(1));
         let cancel = TaskCancel::new();
         cancel.abandoned.cancel();
         assert!(p.process_record(&record(2), &cancel).await.is_err());
-        assert!(
-            parking.state().writes.is_empty(),
-            "{:?}",
-            parking.state().writes
+        assert_eq!(parking.next_parked(&g, b"K").await.unwrap(), None);
+        assert_eq!(
+            parking.parked_key(&g, b"K").await.unwrap(),
+            Some(parked_by(1))
         );
     }
 
     #[tokio::test]
     async fn an_abandoned_task_neither_parks_nor_publishes_after_its_handler_failed() {
-        let parking = Arc::new(FakeParking::default());
-        let p = processor(&parking, None);
+        let (parking, g) = (Arc::new(store().await), group());
+        let p = processor(&g, parking.clone(), None);
         let cancel = TaskCancel::new();
         cancel.abandoned.cancel();
         // Offset 9 fails transiently: without the abandonment it would park K, then publish.
         assert!(p.process_record(&record(9), &cancel).await.is_err());
         assert_eq!(handled(&p), vec!["K-9"]);
-        assert!(
-            parking.state().writes.is_empty(),
-            "{:?}",
-            parking.state().writes
-        );
-        assert_eq!(parking.state().key, None);
+        assert_eq!(parking.parked_key(&g, b"K").await.unwrap(), None);
         assert_eq!(view(&p), None);
     }
 
     #[tokio::test]
     async fn a_stale_parked_entry_is_dropped_and_the_record_handled() {
-        // The view says K is parked by offset 1; the store has released it.
-        let parking = Arc::new(FakeParking::default());
-        let p = processor(&parking, Some(1));
+        // The view says K is parked by offset 1; the store has released it (nothing parked).
+        let (parking, g) = (Arc::new(store().await), group());
+        let p = processor(&g, parking.clone(), Some(1));
         let outcome = p.process_record(&record(2), &TaskCancel::new()).await;
         assert_eq!(outcome.ok(), Some(Outcome::Processed));
         assert_eq!(handled(&p), vec!["K-2"]);
-        assert!(
-            parking.state().records.is_empty(),
+        assert_eq!(
+            parking.next_parked(&g, b"K").await.unwrap(),
+            None,
             "no row behind a missing key"
         );
         assert_eq!(view(&p), None, "stale entry dropped");
     }
 
+    /// The real store, with another member parking a record behind K (a real write) just
+    /// before this member's next release of K — the race the release must survive.
+    #[derive(Debug)]
+    struct ParkedDuringRelease {
+        store: Arc<PgKeyParking>,
+        record: Mutex<Option<ConsumedRecord>>,
+    }
+
+    #[async_trait]
+    impl KeyParking for ParkedDuringRelease {
+        async fn parked_keys(
+            &self,
+            group: &str,
+            partitions: &[i32],
+        ) -> Result<Vec<ParkedKey>, ParkingError> {
+            self.store.parked_keys(group, partitions).await
+        }
+        async fn park_key(
+            &self,
+            group: &str,
+            key: &[u8],
+            partition: i32,
+            owner: &RecordPosition,
+        ) -> Result<RecordPosition, ParkingError> {
+            self.store.park_key(group, key, partition, owner).await
+        }
+        async fn park_record(
+            &self,
+            group: &str,
+            record: &ConsumedRecord,
+        ) -> Result<bool, ParkingError> {
+            self.store.park_record(group, record).await
+        }
+        async fn parked_key(
+            &self,
+            group: &str,
+            key: &[u8],
+        ) -> Result<Option<ParkedKey>, ParkingError> {
+            self.store.parked_key(group, key).await
+        }
+        async fn next_parked(
+            &self,
+            group: &str,
+            key: &[u8],
+        ) -> Result<Option<ConsumedRecord>, ParkingError> {
+            self.store.next_parked(group, key).await
+        }
+        async fn unpark_record(
+            &self,
+            group: &str,
+            at: &RecordPosition,
+        ) -> Result<(), ParkingError> {
+            self.store.unpark_record(group, at).await
+        }
+        async fn transfer_key(
+            &self,
+            group: &str,
+            key: &[u8],
+            owner: &RecordPosition,
+            new_owner: &RecordPosition,
+        ) -> Result<bool, ParkingError> {
+            self.store.transfer_key(group, key, owner, new_owner).await
+        }
+        async fn release_key(
+            &self,
+            group: &str,
+            key: &[u8],
+            owner: &RecordPosition,
+        ) -> Result<bool, ParkingError> {
+            let racing = self.record.lock().unwrap().take();
+            if let Some(record) = racing {
+                assert!(self.store.park_record(group, &record).await?);
+            }
+            self.store.release_key(group, key, owner).await
+        }
+    }
+
     #[tokio::test]
     async fn a_record_parked_during_the_release_is_drained_before_the_key_goes() {
-        let parking = Arc::new(FakeParking::default());
-        parking.state().key = Some(parked_by(1));
-        parking.state().parked_during_release = Some(record(3));
-        let p = processor(&parking, Some(1));
+        let (store, g) = (Arc::new(store().await), group());
+        parked(&store, &g, 1, &[]).await;
+        let parking = Arc::new(ParkedDuringRelease {
+            store: store.clone(),
+            record: Mutex::new(Some(record(3))),
+        });
+        let p = processor(&g, parking.clone(), Some(1));
         p.drain(&*parking, b"K", at(1), &TaskCancel::new())
             .await
             .unwrap();
-        assert_eq!(handled(&p), vec!["K-3"]);
-        assert_eq!(parking.state().key, None);
-        assert_eq!(view(&p), None);
+        assert_eq!(handled(&p), vec!["K-3"], "the racing record was handled");
         assert_eq!(
-            parking.state().writes,
-            vec!["release_key", "unpark_record", "release_key"]
+            store.parked_key(&g, b"K").await.unwrap(),
+            None,
+            "K released"
         );
+        assert_eq!(store.next_parked(&g, b"K").await.unwrap(), None);
+        assert_eq!(view(&p), None);
     }
 
     #[tokio::test]
     async fn a_refused_release_adopts_the_owner_the_store_has() {
         // Another drain moved K to offset 5; this view still says offset 1.
-        let parking = Arc::new(FakeParking::default());
-        parking.state().key = Some(parked_by(5));
-        let p = processor(&parking, Some(1));
+        let (parking, g) = (Arc::new(store().await), group());
+        parked(&parking, &g, 5, &[]).await;
+        let p = processor(&g, parking.clone(), Some(1));
         p.drain(&*parking, b"K", at(1), &TaskCancel::new())
             .await
             .unwrap();
         assert_eq!(view(&p), Some(at(5)));
-        assert_eq!(parking.state().key, Some(parked_by(5)), "store unchanged");
+        assert_eq!(
+            parking.parked_key(&g, b"K").await.unwrap(),
+            Some(parked_by(5)),
+            "store unchanged"
+        );
     }
 }

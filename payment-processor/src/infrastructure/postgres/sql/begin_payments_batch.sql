@@ -23,6 +23,8 @@ WITH input AS (
 )
 SELECT u.payment_id, u.order_id, u.customer_id, u.amount, u.currency, u.status,
        u.idempotency_key, u.attempts, u.gateway_reference, u.created_at,
-       EXISTS (SELECT 1 FROM processed_events p
-                WHERE p.consumer_group = $8 AND p.event_id = i.event_id) AS processed
+       -- A correlated probe per row (LIMIT 1 keeps the planner from turning it into a hashed
+       -- subplan that reads every processed event of the group on each call).
+       (SELECT true FROM processed_events p
+         WHERE p.consumer_group = $8 AND p.event_id = i.event_id LIMIT 1) IS NOT NULL AS processed
 FROM upserted u JOIN input i ON i.order_id = u.order_id

@@ -6,5 +6,6 @@ UPDATE payments p
        failure_reason = i.failure_reason, failure_detail = i.failure_detail, updated_at = now()
   FROM unnest($1::uuid[], $2::varchar[], $3::varchar[], $4::varchar[], $5::text[])
        AS i(payment_id, status, gateway_reference, failure_reason, failure_detail)
- WHERE p.payment_id = i.payment_id AND p.status = 'PENDING'
+ WHERE p.payment_id = ANY($1::uuid[])  -- an index probe per id, whatever the table's size
+   AND p.payment_id = i.payment_id AND p.status = 'PENDING'
 RETURNING p.payment_id
