@@ -30,7 +30,17 @@ wait_ready() { # NAME URL LOG
 }
 
 echo "== starting the services (logs in $LOG_DIR)"
-"$BIN/pipeline_demo" prepare
+# The relays start first, on purpose: services start in any order (as on Kubernetes), and a
+# relay whose outbox table does not exist yet waits for it (alive, not ready) until
+# order-producer / payment-processor create it in their migrations.
+"$BIN/cdc-relay" --database-url "$ORDERS_DATABASE_URL" --slot-name demo_orders_relay \
+  --publication demo_orders_pub --header-column traceparent --ops-addr 127.0.0.1:8093 \
+  >"$LOG_DIR/cdc-relay-orders.log" 2>&1 &
+pids+=($!)
+"$BIN/cdc-relay" --database-url "$PAYMENTS_DATABASE_URL" --slot-name demo_payments_relay \
+  --publication demo_payments_pub --header-column traceparent --ops-addr 127.0.0.1:8094 \
+  >"$LOG_DIR/cdc-relay-payments.log" 2>&1 &
+pids+=($!)
 ORDER_PRODUCER_LISTEN_ADDR=127.0.0.1:8080 "$BIN/order-producer" >"$LOG_DIR/order-producer.log" 2>&1 &
 pids+=($!)
 "$BIN/payment-gateway-sim" --listen-addr 127.0.0.1:8090 >"$LOG_DIR/payment-gateway-sim.log" 2>&1 &
@@ -41,16 +51,6 @@ pids+=($!)
 wait_ready order-producer http://127.0.0.1:8080/readyz "$LOG_DIR/order-producer.log"
 wait_ready payment-gateway-sim http://127.0.0.1:8090/readyz "$LOG_DIR/payment-gateway-sim.log"
 wait_ready payment-processor http://127.0.0.1:8082/readyz "$LOG_DIR/payment-processor.log"
-# The relays start after the services that own their outbox tables (order-producer and
-# payment-processor migrate them); a relay that waits for its table is the next issue's fix.
-"$BIN/cdc-relay" --database-url "$ORDERS_DATABASE_URL" --slot-name demo_orders_relay \
-  --publication demo_orders_pub --header-column traceparent --ops-addr 127.0.0.1:8093 \
-  >"$LOG_DIR/cdc-relay-orders.log" 2>&1 &
-pids+=($!)
-"$BIN/cdc-relay" --database-url "$PAYMENTS_DATABASE_URL" --slot-name demo_payments_relay \
-  --publication demo_payments_pub --header-column traceparent --ops-addr 127.0.0.1:8094 \
-  >"$LOG_DIR/cdc-relay-payments.log" 2>&1 &
-pids+=($!)
 wait_ready "cdc-relay (orders)" http://127.0.0.1:8093/readyz "$LOG_DIR/cdc-relay-orders.log"
 wait_ready "cdc-relay (payments)" http://127.0.0.1:8094/readyz "$LOG_DIR/cdc-relay-payments.log"
 

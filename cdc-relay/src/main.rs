@@ -49,22 +49,7 @@ async fn main() -> anyhow::Result<()> {
     let cancel = shutdown_token();
     let metrics = install_metrics();
 
-    let metadata = MetadataDb::connect(&connect, &args.slot_name).await?;
-    metadata.preflight().await?;
-    metadata
-        .ensure_publication(
-            &args.publication,
-            &settings.outbox_schema,
-            &settings.outbox_table,
-        )
-        .await?;
-    metadata.ensure_slot().await?;
-    metadata.spawn_lag_monitor(args.lag_poll_interval, args.lag_warn_bytes, cancel.clone());
-
     let sink = KafkaSink::new(&args.kafka)?;
-    if args.on_bad_row == BadRowPolicyArg::ErrorTopic {
-        require_error_topic(&args.kafka, &args.error_topic).await?;
-    }
     let replicating = Arc::new(AtomicBool::new(false));
     let readiness: ReadinessCheck = {
         let (sink, replicating) = (sink.clone(), Arc::clone(&replicating));
@@ -79,11 +64,43 @@ async fn main() -> anyhow::Result<()> {
         })
     };
     let ops_cancel = cancel.child_token();
+    // Ops first: while the relay waits for its outbox table it is alive (/healthz 200) and
+    // not ready (/readyz 503), so an orchestrator neither kills nor routes to it.
     let ops = tokio::spawn(serve(
         args.ops_addr,
         ops_router(metrics, readiness),
         ops_cancel.clone(),
     ));
+
+    let metadata = MetadataDb::connect(&connect, &args.slot_name).await?;
+    metadata.preflight().await?;
+    if !metadata
+        .wait_for_table(
+            &settings.outbox_schema,
+            &settings.outbox_table,
+            Duration::from_millis(500),
+            Duration::from_secs(30),
+            &cancel,
+        )
+        .await?
+    {
+        ops_cancel.cancel();
+        let _ = ops.await;
+        tracing::info!("cdc-relay stopped before its outbox table existed");
+        return Ok(());
+    }
+    metadata
+        .ensure_publication(
+            &args.publication,
+            &settings.outbox_schema,
+            &settings.outbox_table,
+        )
+        .await?;
+    metadata.ensure_slot().await?;
+    metadata.spawn_lag_monitor(args.lag_poll_interval, args.lag_warn_bytes, cancel.clone());
+    if args.on_bad_row == BadRowPolicyArg::ErrorTopic {
+        require_error_topic(&args.kafka, &args.error_topic).await?;
+    }
 
     let source = PgReplicationSource::spawn(
         ReplicationSettings {

@@ -6,7 +6,7 @@ mod support;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use support::{Received, RelayProcess, TestDb, TopicReader};
+use support::{Received, RelayProcess, TestDb, TopicReader, http_status};
 
 /// Rows for the crash test: the 50,000 (about 5 s here). Override with
 /// `CDC_RELAY_CRASH_TEST_ROWS`.
@@ -601,6 +601,50 @@ async fn undeliverable_record_is_resent_until_kafka_takes_it_and_holds_the_slot(
         assert!(std::time::Instant::now() < deadline, "slot never advanced");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    relay.sigterm();
+    assert_eq!(relay.wait_exit(Duration::from_secs(30)).await, 0);
+    db.cleanup().await;
+}
+
+/// Services start in any order (as on Kubernetes): a relay started before its service created
+/// the outbox table waits for it — alive, not ready, saying so — and relays once it exists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_started_before_its_outbox_table_waits_for_it_then_relays() {
+    let db = TestDb::create_without_outbox().await;
+    db.create_topics(&["order"], &[], 1).await;
+    let mut relay = RelayProcess::spawn(&db, &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !relay.log_text().contains("waiting for the outbox table") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no waiting line within 30 s:\n{}",
+            relay.log_text()
+        );
+        if let Ok(Some(status)) = relay.child.try_wait() {
+            panic!("relay exited with {status}:\n{}", relay.log_text());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(http_status(relay.ops_port, "/healthz").await, Some(200));
+    assert_eq!(relay.readyz().await, Some(503), "not ready while waiting");
+    assert!(
+        relay.child.try_wait().expect("poll child").is_none(),
+        "still running"
+    );
+
+    db.create_outbox().await;
+    relay.wait_ready(Duration::from_secs(30)).await;
+    db.insert_rows("order", 0, 10, 2).await;
+    let mut reader = TopicReader::new(&[db.topic("order")]);
+    assert!(
+        reader
+            .read_until(Duration::from_secs(60), |r| r.len() >= 10)
+            .await,
+        "only {} of 10 records arrived:\n{}",
+        reader.received.len(),
+        relay.log_text()
+    );
+    assert!(relay.log_text().contains("outbox table found"));
     relay.sigterm();
     assert_eq!(relay.wait_exit(Duration::from_secs(30)).await, 0);
     db.cleanup().await;

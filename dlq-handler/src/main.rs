@@ -1,38 +1,120 @@
-//! `dlq-handler` — Turns dead letters of the payment processor into PaymentFailed events that flow back to the order service.
-//!
-//! Status: the binary has its skeleton (flags and env, logs, graceful shutdown, /healthz,
-//! /readyz, /metrics); the business logic lands with its own issue.
+//! Wiring only: config → adapters → use case → keyed consumer runtime, until SIGTERM/SIGINT.
 
+use anyhow::Context;
 use clap::Parser;
-use eventing::kafka::KafkaArgs;
-use service_kit::LogArgs;
-use std::net::SocketAddr;
-
-/// Turns dead letters of the payment processor into PaymentFailed events that flow back to the order service.
-#[derive(Debug, Parser)]
-#[command(name = "dlq-handler", version, about)]
-struct Config {
-    /// Address of the operational HTTP endpoints (/healthz, /readyz, /metrics).
-    #[arg(long, env = "DLQ_HANDLER_OPS_ADDR", default_value = "127.0.0.1:8083")]
-    ops_addr: SocketAddr,
-    /// Schema registry (Confluent API) URL.
-    #[arg(
-        long,
-        env = "SCHEMA_REGISTRY_URL",
-        default_value = "http://127.0.0.1:8081/apis/ccompat/v7"
-    )]
-    schema_registry_url: String,
-    #[command(flatten)]
-    kafka: KafkaArgs,
-    #[command(flatten)]
-    log: LogArgs,
-}
+use contracts::PaymentFailed;
+use dlq_handler::application::DeadLetterService;
+use dlq_handler::config::Config;
+use dlq_handler::infrastructure::kafka::DeadLetterHandler;
+use dlq_handler::infrastructure::ledger::HttpChargeLedger;
+use dlq_handler::infrastructure::postgres::{PgPaymentsStore, run_migrations};
+use eventing::AvroCodec;
+use eventing::kafka::keyed::{KeyedConsumer, KeyedConsumerConfig, RetryPolicy, RuntimeStatus};
+use service_kit::postgres::{MigrationError, PgSettings, connect_pool, retry_while_unreachable};
+use service_kit::{ReadinessCheck, install_metrics, ops_router, redact_url, serve, shutdown_token};
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     config.log.init();
-    tracing::info!(kafka = %config.kafka.kafka_bootstrap_servers, registry = %config.schema_registry_url, "starting");
-    service_kit::run_ops_only("dlq-handler", config.ops_addr).await?;
+    let metrics = install_metrics();
+    describe_metrics();
+    let cancel = shutdown_token();
+    tracing::info!(
+        database = %redact_url(&config.database_url),
+        gateway = %config.gateway_url,
+        kafka = %config.kafka.kafka_bootstrap_servers,
+        dlq_topic = %config.dlq_topic,
+        group = %config.group_id,
+        "starting dlq-handler"
+    );
+    let pool = connect_pool(&PgSettings {
+        url: config.database_url.clone(),
+        application_name: "dlq-handler".into(),
+        pool_size: config.pool_size,
+        timeout: config.database_timeout,
+        schema: config.database_schema.clone(),
+        options: Vec::new(),
+    })
+    .map_err(anyhow::Error::msg)?;
+    let attempt = || async { run_migrations(&pool).await };
+    let unreachable = |e: &MigrationError| matches!(e, MigrationError::Unavailable(_));
+    match retry_while_unreachable(&cancel, attempt, unreachable).await {
+        Ok(Some(applied)) => tracing::info!(?applied, "dlq-handler tables are up to date"),
+        Ok(None) => anyhow::bail!("shut down before the database was reachable"),
+        Err(e) => return Err(e).context("migrations failed"),
+    }
+
+    let codec = AvroCodec::new(&config.schema_registry_url).context("schema registry settings")?;
+    if let Err(e) = codec.register::<PaymentFailed>().await {
+        // Not fatal: encoding retries the registration; until then dead letters retry.
+        tracing::warn!(error = %e, "could not register PaymentFailed yet");
+    }
+    let store = PgPaymentsStore::new(pool.clone(), codec.clone(), config.group_id.clone());
+    match store.kept_count().await {
+        Ok(kept) => metrics::gauge!("dlq_handler_kept_dead_letters").set(kept as f64),
+        Err(e) => tracing::warn!(error = %e, "could not count the kept dead letters yet"),
+    }
+    let ledger = HttpChargeLedger::new(&config.gateway_url, config.gateway_timeout)
+        .map_err(anyhow::Error::msg)?;
+    let service = DeadLetterService::new(Arc::new(store), Arc::new(ledger));
+    let handler = DeadLetterHandler::new(service, codec);
+    let consumer = KeyedConsumer::new(
+        &config.kafka,
+        KeyedConsumerConfig {
+            group_id: config.group_id.clone(),
+            topics: vec![config.dlq_topic.clone()],
+            retry: RetryPolicy::in_place(),
+            dead_letter_topic: config.unhandled_topic.clone(),
+            args: config.consumer.clone(),
+            metrics_prefix: "dlq_handler".into(),
+        },
+        handler,
+        None,
+    )
+    .context("kafka consumer")?;
+    let status = consumer.status();
+
+    let ops = ops_router(metrics, readiness(pool, status));
+    let ops_task = tokio::spawn(serve(config.ops_addr, ops, cancel.clone()));
+    let outcome = consumer.run(cancel.clone()).await;
+    cancel.cancel();
+    ops_task
+        .await
+        .context("ops endpoint task")?
+        .with_context(|| format!("ops endpoints on {}", config.ops_addr))?;
+    outcome.context("kafka consumer")?;
+    tracing::info!("dlq-handler stopped");
     Ok(())
+}
+
+/// Ready = the payments database answers and this member has partitions assigned.
+fn readiness(pool: deadpool_postgres::Pool, status: RuntimeStatus) -> ReadinessCheck {
+    Arc::new(move || {
+        let pool = pool.clone();
+        let status = status.clone();
+        Box::pin(async move {
+            let client = pool.get().await.map_err(|e| format!("database: {e}"))?;
+            client
+                .simple_query("SELECT 1")
+                .await
+                .map_err(|e| format!("database: {e}"))?;
+            if status.assigned_partitions() == 0 {
+                return Err("no Kafka partitions assigned yet".into());
+            }
+            Ok(())
+        })
+    })
+}
+
+fn describe_metrics() {
+    metrics::describe_counter!(
+        "dlq_handler_handled_total",
+        "Dead letters handled, by outcome: failed (PaymentFailed written), already_settled (paid or failed meanwhile), duplicate (handled before), kept."
+    );
+    metrics::describe_gauge!(
+        "dlq_handler_kept_dead_letters",
+        "Dead letters kept for an operator in kept_dead_letters (order id unreadable, or charged at the gateway)."
+    );
 }

@@ -1,10 +1,9 @@
 //! The project's own checks can fail: the layering check rejects a domain module that names a
-//! crate with an I/O crate in its dependency graph, and every skeleton binary answers /healthz and stops cleanly on SIGTERM.
+//! crate with an I/O crate in its dependency graph. (Every service's /healthz, /readyz, /metrics
+//! and SIGTERM shutdown are covered by its own end-to-end tests.)
 
-use e2e_tests::eventually;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -106,70 +105,4 @@ fn this_repository_passes_the_layering_check() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    let path = target.join("debug").join(name);
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo build --workspace --bins` (make test does)",
-        path.display()
-    );
-    path
-}
-
-async fn healthz_ok(addr: &str) -> Option<()> {
-    let response = reqwest::get(format!("http://{addr}/healthz")).await.ok()?;
-    response.status().is_success().then_some(())
-}
-
-#[tokio::test]
-async fn skeleton_binaries_serve_health_and_stop_on_sigterm() {
-    // payment-processor is no longer a skeleton: its readiness, metrics and SIGTERM shutdown are
-    // covered by its own end-to-end tests (payment-processor/tests/end_to_end.rs).
-    for (name, addr) in [("dlq-handler", "127.0.0.1:18083")] {
-        let mut child = tokio::process::Command::new(binary(name))
-            .args(["--ops-addr", addr, "--log-format", "json"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn");
-        eventually(&format!("{name} /healthz"), Duration::from_secs(20), || {
-            healthz_ok(addr)
-        })
-        .await;
-        let ready = reqwest::get(format!("http://{addr}/readyz"))
-            .await
-            .expect("readyz");
-        assert_eq!(
-            ready.status(),
-            503,
-            "{name} is not ready until its logic lands"
-        );
-        let metrics = reqwest::get(format!("http://{addr}/metrics"))
-            .await
-            .expect("metrics");
-        assert!(metrics.status().is_success());
-
-        let pid = child.id().expect("running").to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .expect("kill")
-                .success()
-        );
-        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
-            .await
-            .expect("exits within 20 s of SIGTERM")
-            .expect("wait");
-        assert!(
-            status.success(),
-            "{name} exits 0 after SIGTERM, got {status}"
-        );
-    }
 }

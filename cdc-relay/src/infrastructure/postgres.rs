@@ -17,6 +17,8 @@ const SHOW_WAL_LEVEL: &str = "SHOW wal_level";
 const ROLE_MAY_REPLICATE: &str = "SELECT current_user::text, rolreplication OR rolsuper \
      FROM pg_roles WHERE rolname = current_user";
 const PUBLICATION_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)";
+const TABLE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables \
+     WHERE schemaname = $1 AND tablename = $2)";
 const SLOT_INFO: &str = "SELECT plugin::text, active_pid, confirmed_flush_lsn::text \
      FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()";
 const CREATE_SLOT: &str =
@@ -146,6 +148,52 @@ impl MetadataDb {
             return Err(RelayError::MissingReplicationRight { role });
         }
         Ok(())
+    }
+
+    /// Wait until `schema.table` exists: the outbox belongs to the service that writes it and is
+    /// created by that service's migrations, which may run after the relay started (services
+    /// start in any order, as on Kubernetes). Logs once when it starts waiting and every
+    /// `remind` after; `false` if `cancel` fired first. Database errors still fail fast.
+    pub async fn wait_for_table(
+        &self,
+        schema: &str,
+        table: &str,
+        poll: Duration,
+        remind: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<bool, RelayError> {
+        let started = std::time::Instant::now();
+        let mut reminded = started;
+        let mut logged = false;
+        loop {
+            let exists: bool = self
+                .client()
+                .await?
+                .query_one(TABLE_EXISTS, &[&schema, &table])
+                .await
+                .map_err(self.pg("looking up the outbox table"))?
+                .get(0);
+            if exists {
+                if logged {
+                    tracing::info!(schema, table, waited = ?started.elapsed(), "outbox table found");
+                }
+                return Ok(true);
+            }
+            if !logged || reminded.elapsed() >= remind {
+                tracing::warn!(
+                    schema,
+                    table,
+                    waited = ?started.elapsed(),
+                    "waiting for the outbox table to exist (the owning service creates it in its migrations)"
+                );
+                logged = true;
+                reminded = std::time::Instant::now();
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return Ok(false),
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
     }
 
     /// Create the publication `FOR TABLE <outbox>` unless it exists. All operations are

@@ -60,6 +60,21 @@ pub struct TestDb {
 
 impl TestDb {
     pub async fn create() -> TestDb {
+        let db = Self::create_without_outbox().await;
+        db.create_outbox().await;
+        db
+    }
+
+    /// The outbox table, with the DDL the services ship.
+    pub async fn create_outbox(&self) {
+        self.client
+            .batch_execute(eventing::outbox::OUTBOX_TABLE_DDL)
+            .await
+            .expect("create outbox table");
+    }
+
+    /// A fresh database whose outbox table does not exist yet (its service has not migrated).
+    pub async fn create_without_outbox() -> TestDb {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let name = format!("relay_{id}");
         let admin = connect(&admin_url()).await;
@@ -69,10 +84,6 @@ impl TestDb {
             .expect("create test database");
         let url = database_url("pipeline", "pipeline", &name);
         let client = connect(&url).await;
-        client
-            .batch_execute(eventing::outbox::OUTBOX_TABLE_DDL)
-            .await
-            .expect("create outbox table");
         TestDb {
             name,
             url,

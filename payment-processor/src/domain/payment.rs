@@ -3,7 +3,8 @@
 //! ```text
 //!   PENDING ──gateway: charged──▶ SUCCEEDED
 //!      │ └────gateway: declined─▶ DECLINED
-//!      └──────deadline passed, gateway never charged──▶ EXPIRED
+//!      ├──────deadline passed, gateway never charged──▶ EXPIRED
+//!      └──────dead-lettered, closed by dlq-handler────▶ FAILED   (also from EXPIRED)
 //! ```
 //!
 //! Every transition leaves PENDING exactly once (the store updates `WHERE status = 'PENDING'`),
@@ -21,6 +22,8 @@ pub enum PaymentStatus {
     Succeeded,
     Declined,
     Expired,
+    /// Closed by dlq-handler with its PaymentFailed (retries exhausted, expired, invalid).
+    Failed,
 }
 
 impl PaymentStatus {
@@ -30,6 +33,7 @@ impl PaymentStatus {
             PaymentStatus::Succeeded => "SUCCEEDED",
             PaymentStatus::Declined => "DECLINED",
             PaymentStatus::Expired => "EXPIRED",
+            PaymentStatus::Failed => "FAILED",
         }
     }
 
@@ -39,6 +43,7 @@ impl PaymentStatus {
             "SUCCEEDED" => Some(PaymentStatus::Succeeded),
             "DECLINED" => Some(PaymentStatus::Declined),
             "EXPIRED" => Some(PaymentStatus::Expired),
+            "FAILED" => Some(PaymentStatus::Failed),
             _ => None,
         }
     }

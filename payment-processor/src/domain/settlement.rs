@@ -33,7 +33,9 @@ pub enum NextStep {
 /// Decide the next step. `expired`: the event is past the payment deadline.
 pub fn next_step(payment: &Payment, expired: bool) -> NextStep {
     match payment.status {
-        PaymentStatus::Succeeded | PaymentStatus::Declined => NextStep::AlreadySettled,
+        PaymentStatus::Succeeded | PaymentStatus::Declined | PaymentStatus::Failed => {
+            NextStep::AlreadySettled
+        }
         PaymentStatus::Expired => NextStep::AlreadyExpired,
         PaymentStatus::Pending if !expired => NextStep::Charge,
         PaymentStatus::Pending if payment.attempts_before == 0 => NextStep::Expire,
@@ -129,7 +131,11 @@ mod tests {
     #[test]
     fn settled_payments_are_never_charged_again() {
         for expired in [false, true] {
-            for status in [PaymentStatus::Succeeded, PaymentStatus::Declined] {
+            for status in [
+                PaymentStatus::Succeeded,
+                PaymentStatus::Declined,
+                PaymentStatus::Failed,
+            ] {
                 assert_eq!(
                     next_step(&payment(status, 1), expired),
                     NextStep::AlreadySettled

@@ -904,7 +904,7 @@ pub fn spawn_processor(
     }
     Service::spawn(
         "payment-processor",
-        PathBuf::from(env!("CARGO_BIN_EXE_payment-processor")),
+        binary("payment-processor"),
         &args,
         port,
     )

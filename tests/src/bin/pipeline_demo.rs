@@ -7,7 +7,6 @@
 use anyhow::{Context, bail};
 use contracts::OrderCreated;
 use e2e_tests::StackEnv;
-use eventing::outbox::OUTBOX_TABLE_DDL;
 use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
@@ -21,22 +20,9 @@ const DEADLINE: Duration = Duration::from_secs(60);
 async fn main() -> anyhow::Result<()> {
     let env = StackEnv::from_env();
     match std::env::args().nth(1).as_deref() {
-        Some("prepare") => prepare(&env).await,
         Some("run") => run(&env).await,
-        _ => bail!("usage: pipeline_demo prepare|run"),
+        _ => bail!("usage: pipeline_demo run"),
     }
-}
-
-/// Create the payments outbox table (the same DDL payment-processor's migrations apply) so the
-/// payments relay can start whichever service comes first.
-async fn prepare(env: &StackEnv) -> anyhow::Result<()> {
-    let pool = payments_pool(env)?;
-    pool.get()
-        .await
-        .context("payments database unreachable")?
-        .batch_execute(OUTBOX_TABLE_DDL)
-        .await?;
-    Ok(())
 }
 
 async fn run(env: &StackEnv) -> anyhow::Result<()> {
@@ -175,14 +161,6 @@ async fn run(env: &StackEnv) -> anyhow::Result<()> {
 
 fn step(text: &str) {
     println!("\n== {text}");
-}
-
-fn payments_pool(env: &StackEnv) -> anyhow::Result<deadpool_postgres::Pool> {
-    let config: tokio_postgres::Config = env.payments_database_url.parse()?;
-    let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
-    Ok(deadpool_postgres::Pool::builder(manager)
-        .max_size(1)
-        .build()?)
 }
 
 async fn wait_for_assignment(consumer: &StreamConsumer) -> anyhow::Result<()> {
