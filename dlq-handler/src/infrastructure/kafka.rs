@@ -89,8 +89,7 @@ impl KeyedHandler for DeadLetterHandler {
             .handle(dead_letter)
             .await
             .map_err(|e| HandlerError::transient("store_unavailable", e.to_string()))?;
-        metrics::counter!("dlq_handler_handled_total", "outcome" => handled.label())
-            .increment(1);
+        metrics::counter!("dlq_handler_handled_total", "outcome" => handled.label()).increment(1);
         match handled {
             crate::application::Handled::Kept { newly: true } => {
                 metrics::gauge!("dlq_handler_kept_dead_letters").increment(1.0);
