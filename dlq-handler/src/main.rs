@@ -4,9 +4,10 @@ use anyhow::Context;
 use clap::Parser;
 use contracts::PaymentFailed;
 use dlq_handler::application::DeadLetterService;
-use dlq_handler::config::Config;
+use dlq_handler::config::{Command, Config};
 use dlq_handler::infrastructure::kafka::DeadLetterHandler;
 use dlq_handler::infrastructure::ledger::HttpChargeLedger;
+use dlq_handler::infrastructure::operator::{Operator, listed_json, listed_line};
 use dlq_handler::infrastructure::postgres::{PgPaymentsStore, run_migrations};
 use eventing::AvroCodec;
 use eventing::kafka::keyed::{KeyedConsumer, KeyedConsumerConfig, RetryPolicy, RuntimeStatus};
@@ -18,6 +19,76 @@ use std::sync::Arc;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     config.log.init();
+    match config.command {
+        None => serve_dead_letters(config).await,
+        Some(ref command) => operate(&config, command).await,
+    }
+}
+
+/// The operator commands; output on stdout, errors as a non-zero exit.
+async fn operate(config: &Config, command: &Command) -> anyhow::Result<()> {
+    let pool = connect_pool(&PgSettings {
+        url: config.database_url.clone(),
+        application_name: "dlq-handler-operator".into(),
+        pool_size: 1,
+        timeout: config.database_timeout,
+        schema: config.database_schema.clone(),
+        options: Vec::new(),
+    })
+    .map_err(anyhow::Error::msg)?;
+    let operator = Operator {
+        kafka: config.kafka.clone(),
+        topic: config.dlq_topic.clone(),
+        pool,
+        codec: AvroCodec::new(&config.schema_registry_url).context("schema registry settings")?,
+    };
+    match command {
+        Command::List { filter, json } => {
+            let selected = operator.select(&filter.selection()).await?;
+            if !json {
+                println!(
+                    "{:>3}:{:<8} {:<18} {:<36} {:>9} kept",
+                    "p", "offset", "reason", "order id", "age"
+                );
+            }
+            for (listed, _) in &selected {
+                if *json {
+                    println!("{}", listed_json(listed));
+                } else {
+                    println!("{}", listed_line(listed));
+                }
+            }
+            if !json {
+                println!("{} dead letter(s) on {}", selected.len(), config.dlq_topic);
+            }
+        }
+        Command::Show { position } => {
+            let shown = operator.show(position.0, position.1).await?;
+            println!("{}", serde_json::to_string_pretty(&shown)?);
+        }
+        Command::Replay {
+            filter,
+            source_topic,
+            dry_run,
+            all_selected,
+        } => {
+            if !filter.any() && !all_selected {
+                anyhow::bail!(
+                    "no filter given: pass --at, --reason, --order-id, --older-than or --kept (or --all-selected to replay every dead letter)"
+                );
+            }
+            for line in operator
+                .replay(&filter.selection(), source_topic, *dry_run)
+                .await?
+            {
+                println!("{line}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn serve_dead_letters(config: Config) -> anyhow::Result<()> {
     let metrics = install_metrics();
     describe_metrics();
     let cancel = shutdown_token();

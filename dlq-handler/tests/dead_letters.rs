@@ -146,6 +146,33 @@ impl Handler {
     }
 }
 
+/// Run an operator command of the real binary against the world; its stdout.
+async fn operate(world: &TestWorld, command: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_dlq-handler"))
+        .args([
+            "--database-url",
+            &payments_url(),
+            "--database-schema",
+            &world.schema,
+            "--dlq-topic",
+            &world.dlq,
+            "--kafka-bootstrap-servers",
+            &bootstrap(),
+            "--schema-registry-url",
+            &registry_url(),
+        ])
+        .args(command)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "dlq-handler {command:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 /// Produce `order` to the dead-letter topic as the processor's runtime does.
 async fn dead_letter(
     producer: &OrderProducer,
@@ -408,6 +435,79 @@ async fn unreadable_and_charged_dead_letters_are_kept_never_dropped_or_failed() 
         handler
             .log_text()
             .contains("dead letter kept for an operator")
+    );
+
+    // The operator commands, on the same records.
+    let listed = operate(&world, &["list", "--json"]).await;
+    let lines: Vec<serde_json::Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(lines.iter().any(|l| l["kept"] == "undecodable"), "{listed}");
+    let charged_line = lines
+        .iter()
+        .find(|l| l["kept"] == "charged_at_gateway")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(charged_line["order_id"], charged.order_id.to_string());
+    assert_eq!(charged_line["reason"], "retries_exhausted");
+    let only_kept_charged = operate(
+        &world,
+        &[
+            "list",
+            "--json",
+            "--order-id",
+            &charged.order_id.to_string(),
+        ],
+    )
+    .await;
+    assert_eq!(only_kept_charged.lines().count(), 1, "{only_kept_charged}");
+    let at = format!(
+        "{}:{}",
+        charged_line["partition"].as_i64().unwrap(),
+        charged_line["offset"].as_i64().unwrap()
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&operate(&world, &["show", &at]).await).unwrap();
+    assert_eq!(shown["value"]["order_id"], charged.order_id.to_string());
+    assert!(
+        shown["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["key"] == dlh::REASON && h["value"] == "retries_exhausted"),
+        "{shown:#}"
+    );
+    // A dry run produces nothing; the real replay then puts the record back on its source
+    // topic with a fresh attempt count and where it came from.
+    let dry = operate(&world, &["replay", "--at", &at, "--dry-run"]).await;
+    assert!(dry.starts_with("would replay"), "{dry}");
+    assert_eq!(
+        record_count(&world.source).await,
+        0,
+        "the dry run produced nothing"
+    );
+    let replayed = operate(&world, &["replay", "--at", &at]).await;
+    assert!(replayed.starts_with("replayed"), "{replayed}");
+    let mut reader = TopicReader::new(&[&world.source]);
+    let back = reader
+        .wait_for("the replayed record", WAIT, |r: &Received| {
+            r.key_text() == charged.order_id.to_string()
+        })
+        .await;
+    assert_eq!(
+        back.header_text("dlq.replayed-from"),
+        format!("{}/{}", world.dlq, at.replace(':', "/"))
+    );
+    assert!(
+        !back.has_header(dlh::REASON),
+        "no dead-letter headers on a replay"
+    );
+    assert!(back.has_header("traceparent"), "the original headers stay");
+    assert_eq!(
+        record_count(&world.source).await,
+        1,
+        "exactly the one selected"
     );
 
     // Stops cleanly on SIGTERM.

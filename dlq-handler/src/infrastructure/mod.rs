@@ -2,4 +2,5 @@
 
 pub mod kafka;
 pub mod ledger;
+pub mod operator;
 pub mod postgres;
