@@ -25,6 +25,13 @@
 //! every partition each time it hit the limit — about a second of idle per cycle, which capped
 //! the payment-processor at a few hundred events/s.
 //!
+//! Each partition's queue is split in the assign callback, *before* rust-rdkafka calls
+//! `rd_kafka_assign`, and stays split for the consumer's life (librdkafka never forwards a queue
+//! the application unforwarded): every record of a partition arrives through that one queue, in
+//! offset order — no record can reach the consumer queue first and be overtaken. Should a split
+//! ever fail, that partition's records arrive on the consumer queue instead (still in order,
+//! without back-pressure) and a warning says so.
+//!
 //! # What is committed when
 //!
 //! A record is *finished* when its handler returned `Ok` (its effects committed), when its
