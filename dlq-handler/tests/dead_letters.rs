@@ -397,7 +397,7 @@ async fn unreadable_and_charged_dead_letters_are_kept_never_dropped_or_failed() 
         .db
         .query(
             &format!(
-                "SELECT cause, order_id, value, headers::text FROM {}.kept_dead_letters ORDER BY \"offset\"",
+                "SELECT cause, order_id, value, headers::text FROM {}.kept_dead_letters ORDER BY cause DESC",
                 world.schema
             ),
             &[],
