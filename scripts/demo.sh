@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: one order through the real pipeline on the local stack (`make up` started it and
-# exported its env). Starts order-producer, the payment gateway simulator, payment-processor and
-# two cdc-relay instances (orders and payments databases), runs the demo driver
+# exported its env). Starts two cdc-relay instances (orders and payments databases),
+# order-producer, the payment gateway simulator, payment-processor and dlq-handler, runs the demo driver
 # (tests/src/bin/pipeline_demo.rs), stops everything it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,9 +48,13 @@ pids+=($!)
 "$BIN/payment-processor" --ops-addr 127.0.0.1:8082 --gateway-url http://127.0.0.1:8090 \
   >"$LOG_DIR/payment-processor.log" 2>&1 &
 pids+=($!)
+"$BIN/dlq-handler" --ops-addr 127.0.0.1:8083 --gateway-url http://127.0.0.1:8090 \
+  >"$LOG_DIR/dlq-handler.log" 2>&1 &
+pids+=($!)
 wait_ready order-producer http://127.0.0.1:8080/readyz "$LOG_DIR/order-producer.log"
 wait_ready payment-gateway-sim http://127.0.0.1:8090/readyz "$LOG_DIR/payment-gateway-sim.log"
 wait_ready payment-processor http://127.0.0.1:8082/readyz "$LOG_DIR/payment-processor.log"
+wait_ready dlq-handler http://127.0.0.1:8083/readyz "$LOG_DIR/dlq-handler.log"
 wait_ready "cdc-relay (orders)" http://127.0.0.1:8093/readyz "$LOG_DIR/cdc-relay-orders.log"
 wait_ready "cdc-relay (payments)" http://127.0.0.1:8094/readyz "$LOG_DIR/cdc-relay-payments.log"
 
