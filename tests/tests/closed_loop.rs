@@ -1,0 +1,448 @@
+//! The closed loop on the REAL stack with every service as a real process: order-producer →
+//! orders relay → payment-processor (retry tiers, dead letters) → dlq-handler → payments relay
+//! → order-producer. A gateway outage longer than the retries fails the order cleanly
+//! (`PAYMENT_FAILED`, `RETRIES_EXHAUSTED`, nothing charged); after recovery a new order is paid.
+//!
+//! Isolation: a fresh orders database, a payments schema, its own topics, slots and groups.
+#![allow(clippy::unwrap_used)]
+
+use e2e_tests::{START_STACK, StackEnv, connect_postgres, eventually};
+use eventing::kafka::create_topic;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+fn binary(name: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let path = target.join("debug").join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo build --workspace --bins` (make test does)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A service process with its log; killed when dropped.
+struct Service {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Service {
+    async fn start(name: &'static str, args: &[String], ready: &str) -> Service {
+        let log = std::env::temp_dir().join(format!("closed-loop-{name}-{}.log", Uuid::new_v4()));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(binary(name))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut service = Service { name, child, log };
+        let url = ready.to_string();
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Ok(r) = reqwest::get(&url).await
+                && r.status().is_success()
+            {
+                break;
+            }
+            if let Ok(Some(status)) = service.child.try_wait() {
+                panic!("{name} exited with {status}:\n{}", service.tail());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{name} not ready ({START_STACK}?):\n{}",
+                service.tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        service
+    }
+
+    fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        format!(
+            "--- {} ---\n{}",
+            self.name,
+            lines[lines.len().saturating_sub(30)..].join("\n")
+        )
+    }
+}
+
+struct World {
+    env: StackEnv,
+    id: String,
+    orders_db: String,
+    schema: String,
+}
+
+impl World {
+    fn orders_url(&self) -> String {
+        let base = self
+            .env
+            .orders_database_url
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap();
+        format!("{base}/{}", self.orders_db)
+    }
+    fn topic(&self, name: &str) -> String {
+        format!("loop.{}.{name}", self.id)
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let (admin, payments, db, schema, id) = (
+            self.env.admin_database_url.clone(),
+            self.env.payments_database_url.clone(),
+            self.orders_db.clone(),
+            self.schema.clone(),
+            self.id.clone(),
+        );
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let admin = connect_postgres(&admin).await;
+                // Slots first (they pin their databases), then the database and the schema.
+                for _ in 0..100 {
+                    let _ = admin
+                        .execute(
+                            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                             WHERE slot_name LIKE $1 AND NOT active",
+                            &[&format!("loop_{id}_%")],
+                        )
+                        .await;
+                    let left: i64 = admin
+                        .query_one(
+                            "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE $1",
+                            &[&format!("loop_{id}_%")],
+                        )
+                        .await
+                        .map(|r| r.get(0))
+                        .unwrap_or(0);
+                    if left == 0 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                let _ = admin
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+                    .await;
+                let payments = connect_postgres(&payments).await;
+                let _ = payments
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+async fn order_status(api: &str, id: &str) -> Value {
+    reqwest::get(format!("{api}/orders/{id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn place_order(api: &str, customer: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{api}/orders"))
+        .json(&json!({"customer_id": customer, "currency": "EUR",
+            "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": "15.00"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{:?}", response.text().await);
+    let body: Value = response.json().await.unwrap();
+    body["order_id"].as_str().unwrap().to_string()
+}
+
+async fn wait_status(api: &str, id: &str, status: &str, services: &[&Service]) -> Value {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let order = order_status(api, id).await;
+        if order["status"] == status {
+            return order;
+        }
+        if std::time::Instant::now() > deadline {
+            let logs: Vec<String> = services.iter().map(|s| s.tail()).collect();
+            panic!(
+                "order {id} not {status} within {WAIT:?}: {order:#}\n{}",
+                logs.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_outage_longer_than_the_retries_fails_the_order_cleanly_then_orders_are_paid() {
+    let env = StackEnv::from_env();
+    let id = Uuid::new_v4().simple().to_string()[..10].to_string();
+    let world = World {
+        orders_db: format!("loop_{id}"),
+        schema: format!("loop_{id}"),
+        id: id.clone(),
+        env: env.clone(),
+    };
+    let admin = connect_postgres(&env.admin_database_url).await;
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {} OWNER pipeline",
+            world.orders_db
+        ))
+        .await
+        .unwrap();
+    let kafka = env.kafka();
+    for name in [
+        "order",
+        "payment",
+        "retry1",
+        "retry2",
+        "dlq",
+        "unhandled",
+        "op-dlq",
+    ] {
+        create_topic(&kafka, &world.topic(name), 3)
+            .await
+            .unwrap_or_else(|e| panic!("topic ({e}): {START_STACK}"));
+    }
+    let common = |args: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        v.extend([
+            "--kafka-bootstrap-servers".into(),
+            env.kafka_bootstrap_servers.clone(),
+        ]);
+        v
+    };
+    let template = format!("loop.{id}.{{aggregatetype}}");
+
+    // Relays first: they wait for their outbox tables.
+    let (orders_relay_port, payments_relay_port) = (free_port(), free_port());
+    let mut relays = Vec::new();
+    for (url, table, slot, port) in [
+        (
+            world.orders_url(),
+            "public.outbox".to_string(),
+            format!("loop_{id}_o"),
+            orders_relay_port,
+        ),
+        (
+            env.payments_database_url.clone(),
+            format!("{}.outbox", world.schema),
+            format!("loop_{id}_p"),
+            payments_relay_port,
+        ),
+    ] {
+        let log = std::env::temp_dir().join(format!("closed-loop-relay-{slot}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        relays.push(
+            Command::new(binary("cdc-relay"))
+                .args(common(&[
+                    "--database-url",
+                    &url,
+                    "--outbox-table",
+                    &table,
+                    "--slot-name",
+                    &slot,
+                    "--publication",
+                    &format!("{slot}_pub"),
+                    "--topic-template",
+                    &template,
+                    "--header-column",
+                    "traceparent",
+                    "--ops-addr",
+                    &format!("127.0.0.1:{port}"),
+                ]))
+                .stdout(file.try_clone().unwrap())
+                .stderr(file)
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap(),
+        );
+    }
+
+    let gateway_port = free_port();
+    let gateway = Service::start(
+        "payment-gateway-sim",
+        &[
+            "--listen-addr".into(),
+            format!("127.0.0.1:{gateway_port}"),
+            "--database-url".into(),
+            std::env::var("GATEWAY_DATABASE_URL")
+                .unwrap_or_else(|_| "postgres://pipeline:pipeline@127.0.0.1:54329/gateway".into()),
+        ],
+        &format!("http://127.0.0.1:{gateway_port}/readyz"),
+    )
+    .await;
+    let gateway_url = format!("http://127.0.0.1:{gateway_port}");
+    let behaviour = |outage: bool| {
+        let url = format!("{gateway_url}/admin/behaviour");
+        async move {
+            let r = reqwest::Client::new()
+                .patch(url)
+                .json(&json!({"outage": outage}))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success());
+        }
+    };
+    behaviour(true).await;
+
+    let api_port = free_port();
+    let api = format!("http://127.0.0.1:{api_port}");
+    let order_producer = Service::start(
+        "order-producer",
+        &common(&[
+            "--listen-addr",
+            &format!("127.0.0.1:{api_port}"),
+            "--database-url",
+            &world.orders_url(),
+            "--payment-topic",
+            &world.topic("payment"),
+            "--dead-letter-topic",
+            &world.topic("op-dlq"),
+            "--consumer-group",
+            &format!("loop-{id}-orders"),
+            "--schema-registry-url",
+            &env.schema_registry_url,
+        ]),
+        &format!("{api}/readyz"),
+    )
+    .await;
+    let processor_port = free_port();
+    let processor = Service::start(
+        "payment-processor",
+        &common(&[
+            "--ops-addr",
+            &format!("127.0.0.1:{processor_port}"),
+            "--database-url",
+            &env.payments_database_url,
+            "--database-schema",
+            &world.schema,
+            "--gateway-url",
+            &gateway_url,
+            "--source-topic",
+            &world.topic("order"),
+            "--retry-topics",
+            &format!("{},{}", world.topic("retry1"), world.topic("retry2")),
+            "--retry-delays",
+            "1s,1s",
+            "--retry-attempts",
+            "2",
+            "--dlq-topic",
+            &world.topic("dlq"),
+            "--group-id",
+            &format!("loop-{id}-payments"),
+            "--schema-registry-url",
+            &env.schema_registry_url,
+        ]),
+        &format!("http://127.0.0.1:{processor_port}/readyz"),
+    )
+    .await;
+    let dlq_port = free_port();
+    let dlq_handler = Service::start(
+        "dlq-handler",
+        &common(&[
+            "--ops-addr",
+            &format!("127.0.0.1:{dlq_port}"),
+            "--database-url",
+            &env.payments_database_url,
+            "--database-schema",
+            &world.schema,
+            "--gateway-url",
+            &gateway_url,
+            "--dlq-topic",
+            &world.topic("dlq"),
+            "--unhandled-topic",
+            &world.topic("unhandled"),
+            "--group-id",
+            &format!("loop-{id}-dlq"),
+            "--schema-registry-url",
+            &env.schema_registry_url,
+        ]),
+        &format!("http://127.0.0.1:{dlq_port}/readyz"),
+    )
+    .await;
+    for port in [orders_relay_port, payments_relay_port] {
+        eventually("relay ready", WAIT, || async move {
+            reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+                .map(|_| ())
+        })
+        .await;
+    }
+    let services = [&gateway, &order_producer, &processor, &dlq_handler];
+
+    // During the outage: accepted (201), retried, dead-lettered, failed cleanly.
+    let failed_id = place_order(&api, "c-outage").await;
+    let failed = wait_status(&api, &failed_id, "PAYMENT_FAILED", &services).await;
+    let history = failed["status_history"].as_array().unwrap();
+    assert!(
+        history.last().unwrap()["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("RETRIES_EXHAUSTED")),
+        "{failed:#}"
+    );
+    let ledger: Value = reqwest::get(format!("{gateway_url}/v1/ledger?order_id={failed_id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger["charges"].as_array().unwrap().len(),
+        0,
+        "nothing charged: {ledger}"
+    );
+
+    // After recovery: a new order is paid, once.
+    behaviour(false).await;
+    let paid_id = place_order(&api, "c-recovered").await;
+    wait_status(&api, &paid_id, "PAID", &services).await;
+    let ledger: Value = reqwest::get(format!("{gateway_url}/v1/ledger?order_id={paid_id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ledger["charges"].as_array().unwrap().len(), 1, "{ledger}");
+    // The failed order stays failed: one terminal state.
+    assert_eq!(
+        order_status(&api, &failed_id).await["status"],
+        "PAYMENT_FAILED"
+    );
+    drop(relays);
+    drop(world);
+}
