@@ -185,26 +185,23 @@ async fn place_order(api: &str, customer: &str) -> String {
     body["order_id"].as_str().unwrap().to_string()
 }
 
-async fn wait_status(api: &str, id: &str, status: &str, services: &[&Service]) -> Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let order = order_status(api, id).await;
-        if order["status"] == status {
-            return order;
-        }
-        if std::time::Instant::now() > deadline {
-            let logs: Vec<String> = services.iter().map(|s| s.tail()).collect();
-            panic!(
-                "order {id} not {status} within {WAIT:?}: {order:#}\n{}",
-                logs.join("\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+/// The whole pipeline, every service a real process.
+struct Loop {
+    /// Held to kill the relays when the test ends (before the world is cleaned).
+    _relays: Vec<Child>,
+    gateway: Service,
+    gateway_url: String,
+    order_producer: Service,
+    api: String,
+    processor: Option<Service>,
+    processor_args: Vec<String>,
+    processor_ready: String,
+    dlq_handler: Service,
+    /// Declared last: dropped (database, schema, slots removed) after every process is gone.
+    _world: World,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gateway_outage_longer_than_the_retries_fails_the_order_cleanly_then_orders_are_paid() {
+async fn start_loop(payment_deadline: &str) -> Loop {
     let env = StackEnv::from_env();
     let id = Uuid::new_v4().simple().to_string()[..10].to_string();
     let world = World {
@@ -304,19 +301,6 @@ async fn a_gateway_outage_longer_than_the_retries_fails_the_order_cleanly_then_o
     )
     .await;
     let gateway_url = format!("http://127.0.0.1:{gateway_port}");
-    let behaviour = |outage: bool| {
-        let url = format!("{gateway_url}/admin/behaviour");
-        async move {
-            let r = reqwest::Client::new()
-                .patch(url)
-                .json(&json!({"outage": outage}))
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success());
-        }
-    };
-    behaviour(true).await;
 
     let api_port = free_port();
     let api = format!("http://127.0.0.1:{api_port}");
@@ -340,35 +324,34 @@ async fn a_gateway_outage_longer_than_the_retries_fails_the_order_cleanly_then_o
     )
     .await;
     let processor_port = free_port();
-    let processor = Service::start(
-        "payment-processor",
-        &common(&[
-            "--ops-addr",
-            &format!("127.0.0.1:{processor_port}"),
-            "--database-url",
-            &env.payments_database_url,
-            "--database-schema",
-            &world.schema,
-            "--gateway-url",
-            &gateway_url,
-            "--source-topic",
-            &world.topic("order"),
-            "--retry-topics",
-            &format!("{},{}", world.topic("retry1"), world.topic("retry2")),
-            "--retry-delays",
-            "1s,1s",
-            "--retry-attempts",
-            "2",
-            "--dlq-topic",
-            &world.topic("dlq"),
-            "--group-id",
-            &format!("loop-{id}-payments"),
-            "--schema-registry-url",
-            &env.schema_registry_url,
-        ]),
-        &format!("http://127.0.0.1:{processor_port}/readyz"),
-    )
-    .await;
+    let processor_args = common(&[
+        "--ops-addr",
+        &format!("127.0.0.1:{processor_port}"),
+        "--database-url",
+        &env.payments_database_url,
+        "--database-schema",
+        &world.schema,
+        "--gateway-url",
+        &gateway_url,
+        "--source-topic",
+        &world.topic("order"),
+        "--retry-topics",
+        &format!("{},{}", world.topic("retry1"), world.topic("retry2")),
+        "--retry-delays",
+        "1s,1s",
+        "--retry-attempts",
+        "2",
+        "--dlq-topic",
+        &world.topic("dlq"),
+        "--group-id",
+        &format!("loop-{id}-payments"),
+        "--schema-registry-url",
+        &env.schema_registry_url,
+        "--payment-deadline",
+        payment_deadline,
+    ]);
+    let processor_ready = format!("http://127.0.0.1:{processor_port}/readyz");
+    let processor = Service::start("payment-processor", &processor_args, &processor_ready).await;
     let dlq_port = free_port();
     let dlq_handler = Service::start(
         "dlq-handler",
@@ -403,46 +386,179 @@ async fn a_gateway_outage_longer_than_the_retries_fails_the_order_cleanly_then_o
         })
         .await;
     }
-    let services = [&gateway, &order_producer, &processor, &dlq_handler];
+    Loop {
+        _world: world,
+        _relays: relays,
+        gateway,
+        gateway_url,
+        order_producer,
+        api,
+        processor: Some(processor),
+        processor_args,
+        processor_ready,
+        dlq_handler,
+    }
+}
+
+impl Loop {
+    fn logs(&self) -> String {
+        let mut all = vec![
+            self.gateway.tail(),
+            self.order_producer.tail(),
+            self.dlq_handler.tail(),
+        ];
+        if let Some(p) = &self.processor {
+            all.push(p.tail());
+        }
+        all.join("\n")
+    }
+
+    async fn gateway_outage(&self, outage: bool) {
+        let r = reqwest::Client::new()
+            .patch(format!("{}/admin/behaviour", self.gateway_url))
+            .json(&json!({"outage": outage}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
+    /// SIGTERM the payment processor and wait for its clean exit.
+    async fn stop_processor(&mut self) {
+        let mut processor = self.processor.take().expect("running");
+        let pid = processor.child.id().unwrap().to_string();
+        assert!(
+            std::process::Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = tokio::time::timeout(WAIT, processor.child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "{status}\n{}", processor.tail());
+    }
+
+    async fn start_processor(&mut self) {
+        assert!(self.processor.is_none());
+        self.processor = Some(
+            Service::start(
+                "payment-processor",
+                &self.processor_args,
+                &self.processor_ready,
+            )
+            .await,
+        );
+    }
+
+    async fn charges(&self, order_id: &str) -> Vec<Value> {
+        let ledger: Value = reqwest::get(format!(
+            "{}/v1/ledger?order_id={order_id}",
+            self.gateway_url
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        ledger["charges"].as_array().unwrap().clone()
+    }
+
+    async fn wait_status(&self, id: &str, status: &str) -> Value {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            let order = order_status(&self.api, id).await;
+            if order["status"] == status {
+                return order;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!(
+                    "order {id} not {status} within {WAIT:?}: {order:#}\n{}",
+                    self.logs()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn last_reason(order: &Value) -> String {
+    order["status_history"]
+        .as_array()
+        .and_then(|h| h.last())
+        .and_then(|e| e["reason"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_outage_longer_than_the_retries_fails_the_order_cleanly_then_orders_are_paid() {
+    let lp = start_loop("10m").await;
+    lp.gateway_outage(true).await;
 
     // During the outage: accepted (201), retried, dead-lettered, failed cleanly.
-    let failed_id = place_order(&api, "c-outage").await;
-    let failed = wait_status(&api, &failed_id, "PAYMENT_FAILED", &services).await;
-    let history = failed["status_history"].as_array().unwrap();
+    let failed_id = place_order(&lp.api, "c-outage").await;
+    let failed = lp.wait_status(&failed_id, "PAYMENT_FAILED").await;
     assert!(
-        history.last().unwrap()["reason"]
-            .as_str()
-            .is_some_and(|r| r.starts_with("RETRIES_EXHAUSTED")),
+        last_reason(&failed).starts_with("RETRIES_EXHAUSTED"),
         "{failed:#}"
     );
-    let ledger: Value = reqwest::get(format!("{gateway_url}/v1/ledger?order_id={failed_id}"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        ledger["charges"].as_array().unwrap().len(),
-        0,
-        "nothing charged: {ledger}"
-    );
+    assert!(lp.charges(&failed_id).await.is_empty(), "nothing charged");
 
     // After recovery: a new order is paid, once.
-    behaviour(false).await;
-    let paid_id = place_order(&api, "c-recovered").await;
-    wait_status(&api, &paid_id, "PAID", &services).await;
-    let ledger: Value = reqwest::get(format!("{gateway_url}/v1/ledger?order_id={paid_id}"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(ledger["charges"].as_array().unwrap().len(), 1, "{ledger}");
+    lp.gateway_outage(false).await;
+    let paid_id = place_order(&lp.api, "c-recovered").await;
+    lp.wait_status(&paid_id, "PAID").await;
+    assert_eq!(lp.charges(&paid_id).await.len(), 1);
     // The failed order stays failed: one terminal state.
     assert_eq!(
-        order_status(&api, &failed_id).await["status"],
+        order_status(&lp.api, &failed_id).await["status"],
         "PAYMENT_FAILED"
     );
-    drop(relays);
-    drop(world);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_placed_while_the_processor_is_down_are_paid_once_after_it_restarts() {
+    let mut lp = start_loop("10m").await;
+    lp.stop_processor().await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(place_order(&lp.api, &format!("c-down-{i}")).await);
+    }
+    for id in &ids {
+        assert_eq!(order_status(&lp.api, id).await["status"], "PENDING_PAYMENT");
+    }
+    lp.start_processor().await;
+    for id in &ids {
+        lp.wait_status(id, "PAID").await;
+        let charges = lp.charges(id).await;
+        assert_eq!(charges.len(), 1, "one charge for {id}: {charges:?}");
+        assert_eq!(charges[0]["status"], "succeeded");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_the_processor_sees_after_their_deadline_fail_as_expired_uncharged() {
+    let mut lp = start_loop("3s").await;
+    lp.stop_processor().await;
+    let id = place_order(&lp.api, "c-late").await;
+    let placed: Value = order_status(&lp.api, &id).await;
+    let created =
+        chrono::DateTime::parse_from_rfc3339(placed["created_at"].as_str().unwrap()).unwrap();
+    // The condition, not a fixed sleep: restart once the order is past its 3 s deadline.
+    eventually(
+        "the order's payment deadline to pass",
+        WAIT,
+        || async move {
+            (chrono::Utc::now().signed_duration_since(created) > chrono::Duration::seconds(4))
+                .then_some(())
+        },
+    )
+    .await;
+    lp.start_processor().await;
+    let failed = lp.wait_status(&id, "PAYMENT_FAILED").await;
+    assert!(last_reason(&failed).starts_with("EXPIRED"), "{failed:#}");
+    assert!(lp.charges(&id).await.is_empty(), "never charged");
 }
