@@ -562,3 +562,64 @@ async fn orders_the_processor_sees_after_their_deadline_fail_as_expired_uncharge
     assert!(last_reason(&failed).starts_with("EXPIRED"), "{failed:#}");
     assert!(lp.charges(&id).await.is_empty(), "never charged");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poison_record_on_the_orders_topic_is_kept_and_the_pipeline_keeps_flowing() {
+    let lp = start_loop("10m").await;
+    let producer: rdkafka::producer::FutureProducer = lp
+        ._world
+        .env
+        .kafka()
+        .safe_producer_config()
+        .create()
+        .unwrap();
+    let topic = lp._world.topic("order");
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::to(&topic)
+                .key("poison")
+                .payload(&b"\x00\x00\x00\x00\x07not avro"[..])
+                .headers(
+                    rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+                        key: "type",
+                        value: Some("OrderCreated"),
+                    }),
+                ),
+            Duration::from_secs(15),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    // Positive control and the point: a real order placed after it is paid.
+    let id = place_order(&lp.api, "c-after-poison").await;
+    lp.wait_status(&id, "PAID").await;
+    let payments = connect_postgres(&lp._world.env.payments_database_url).await;
+    let kept = eventually("the poison record kept by dlq-handler", WAIT, || {
+        let payments = &payments;
+        let schema = lp._world.schema.clone();
+        async move {
+            let rows = payments
+                .query(
+                    &format!(
+                        "SELECT cause, dlq_reason, value FROM {schema}.kept_dead_letters \
+                         WHERE record_key = 'poison'"
+                    ),
+                    &[],
+                )
+                .await
+                .ok()?;
+            rows.into_iter().next()
+        }
+    })
+    .await;
+    assert_eq!(kept.get::<_, String>(0), "undecodable");
+    assert_eq!(
+        kept.get::<_, Option<String>>(1).as_deref(),
+        Some("invalid_event")
+    );
+    assert_eq!(
+        kept.get::<_, Option<Vec<u8>>>(2).as_deref(),
+        Some(&b"\x00\x00\x00\x00\x07not avro"[..]),
+        "every byte kept"
+    );
+}

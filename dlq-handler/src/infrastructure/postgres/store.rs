@@ -34,18 +34,41 @@ impl std::fmt::Debug for PgPaymentsStore {
     }
 }
 
-fn db(e: impl std::fmt::Display) -> PortError {
-    PortError::Database(e.to_string())
+/// A database failure with the server's own message (tokio-postgres' Display says only
+/// "db error").
+fn db(e: impl Into<DbFailure>) -> PortError {
+    PortError::Database(e.into().0)
 }
 
-/// Headers as JSON: `[{"key": k, "utf8": v}]`, or `"hex"` for values that are not UTF-8.
+struct DbFailure(String);
+
+impl From<tokio_postgres::Error> for DbFailure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        DbFailure(e.as_db_error().map_or_else(
+            || e.to_string(),
+            |db| format!("{}: {}", db.code().code(), db.message()),
+        ))
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for DbFailure {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        DbFailure(e.to_string())
+    }
+}
+
+/// Headers as JSON: `[{"key": k, "utf8": v}]`, or `"hex"` for values that are not UTF-8 or
+/// hold control characters (binary headers such as `kafka_dlt-original-offset` are big-endian
+/// integers; a NUL cannot be stored in `jsonb` text).
 fn headers_json(headers: &[(String, Vec<u8>)]) -> serde_json::Value {
     serde_json::Value::Array(
         headers
             .iter()
             .map(|(key, value)| match std::str::from_utf8(value) {
-                Ok(text) => serde_json::json!({"key": key, "utf8": text}),
-                Err(_) => serde_json::json!({
+                Ok(text) if !text.chars().any(char::is_control) => {
+                    serde_json::json!({"key": key, "utf8": text})
+                }
+                _ => serde_json::json!({
                     "key": key,
                     "hex": value.iter().map(|b| format!("{b:02x}")).collect::<String>()
                 }),
@@ -181,5 +204,25 @@ impl PaymentsStore for PgPaymentsStore {
             .await
             .map_err(db)?;
         Ok(inserted.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_and_control_character_headers_are_stored_as_hex() {
+        let json = headers_json(&[
+            ("reason".into(), b"expired".to_vec()),
+            ("offset".into(), 7i64.to_be_bytes().to_vec()),
+            ("bad".into(), vec![0xff, 0x00]),
+        ]);
+        assert_eq!(json[0]["utf8"], "expired");
+        assert_eq!(
+            json[1]["hex"], "0000000000000007",
+            "valid UTF-8 with NULs is hex"
+        );
+        assert_eq!(json[2]["hex"], "ff00");
     }
 }
