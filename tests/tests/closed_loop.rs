@@ -38,45 +38,76 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A service process with its log; killed when dropped.
+/// A service process with its log; killed when dropped; restartable with the same flags.
 struct Service {
     name: &'static str,
     child: Child,
     log: PathBuf,
+    args: Vec<String>,
+    ready: String,
 }
 
 impl Service {
-    async fn start(name: &'static str, args: &[String], ready: &str) -> Service {
+    /// Spawn without waiting for readiness.
+    fn spawn(name: &'static str, args: &[String], ready: &str) -> Service {
         let log = std::env::temp_dir().join(format!("closed-loop-{name}-{}.log", Uuid::new_v4()));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(binary(name))
+        Service {
+            name,
+            child: Self::launch(name, args, &log),
+            log,
+            args: args.to_vec(),
+            ready: ready.to_string(),
+        }
+    }
+
+    fn launch(name: &str, args: &[String], log: &PathBuf) -> Child {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        Command::new(binary(name))
             .args(args)
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .kill_on_drop(true)
             .spawn()
-            .unwrap();
-        let mut service = Service { name, child, log };
-        let url = ready.to_string();
+            .unwrap()
+    }
+
+    async fn start(name: &'static str, args: &[String], ready: &str) -> Service {
+        let mut service = Self::spawn(name, args, ready);
+        service.wait_ready().await;
+        service
+    }
+
+    async fn wait_ready(&mut self) {
         let deadline = std::time::Instant::now() + WAIT;
         loop {
-            if let Ok(r) = reqwest::get(&url).await
+            if let Ok(r) = reqwest::get(&self.ready).await
                 && r.status().is_success()
             {
-                break;
+                return;
             }
-            if let Ok(Some(status)) = service.child.try_wait() {
-                panic!("{name} exited with {status}:\n{}", service.tail());
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited with {status}:\n{}", self.name, self.tail());
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "{name} not ready ({START_STACK}?):\n{}",
-                service.tail()
+                "{} not ready ({START_STACK}?):\n{}",
+                self.name,
+                self.tail()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        service
+    }
+
+    /// SIGKILL, then start again with the same flags (same log file) and wait until ready.
+    async fn kill_and_restart(&mut self) {
+        self.child.kill().await.unwrap();
+        self.child = Self::launch(self.name, &self.args, &self.log);
+        self.wait_ready().await;
     }
 
     fn tail(&self) -> String {
@@ -187,8 +218,7 @@ async fn place_order(api: &str, customer: &str) -> String {
 
 /// The whole pipeline, every service a real process.
 struct Loop {
-    /// Held to kill the relays when the test ends (before the world is cleaned).
-    _relays: Vec<Child>,
+    relays: Vec<Service>,
     gateway: Service,
     gateway_url: String,
     order_producer: Service,
@@ -259,32 +289,26 @@ async fn start_loop(payment_deadline: &str) -> Loop {
             payments_relay_port,
         ),
     ] {
-        let log = std::env::temp_dir().join(format!("closed-loop-relay-{slot}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        relays.push(
-            Command::new(binary("cdc-relay"))
-                .args(common(&[
-                    "--database-url",
-                    &url,
-                    "--outbox-table",
-                    &table,
-                    "--slot-name",
-                    &slot,
-                    "--publication",
-                    &format!("{slot}_pub"),
-                    "--topic-template",
-                    &template,
-                    "--header-column",
-                    "traceparent",
-                    "--ops-addr",
-                    &format!("127.0.0.1:{port}"),
-                ]))
-                .stdout(file.try_clone().unwrap())
-                .stderr(file)
-                .kill_on_drop(true)
-                .spawn()
-                .unwrap(),
-        );
+        relays.push(Service::spawn(
+            "cdc-relay",
+            &common(&[
+                "--database-url",
+                &url,
+                "--outbox-table",
+                &table,
+                "--slot-name",
+                &slot,
+                "--publication",
+                &format!("{slot}_pub"),
+                "--topic-template",
+                &template,
+                "--header-column",
+                "traceparent",
+                "--ops-addr",
+                &format!("127.0.0.1:{port}"),
+            ]),
+            &format!("http://127.0.0.1:{port}/readyz"),
+        ));
     }
 
     let gateway_port = free_port();
@@ -376,19 +400,12 @@ async fn start_loop(payment_deadline: &str) -> Loop {
         &format!("http://127.0.0.1:{dlq_port}/readyz"),
     )
     .await;
-    for port in [orders_relay_port, payments_relay_port] {
-        eventually("relay ready", WAIT, || async move {
-            reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
-                .await
-                .ok()
-                .filter(|r| r.status().is_success())
-                .map(|_| ())
-        })
-        .await;
+    for relay in &mut relays {
+        relay.wait_ready().await;
     }
     Loop {
         _world: world,
-        _relays: relays,
+        relays,
         gateway,
         gateway_url,
         order_producer,
@@ -622,4 +639,109 @@ async fn a_poison_record_on_the_orders_topic_is_kept_and_the_pipeline_keeps_flow
         Some(&b"\x00\x00\x00\x00\x07not avro"[..]),
         "every byte kept"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_each_service_in_turn_loses_no_order_and_charges_none_twice() {
+    const ORDERS: usize = 2_000;
+    const ROUNDS: usize = 7;
+    let mut lp = start_loop("10m").await;
+    let http = reqwest::Client::new();
+    let mut ids: Vec<String> = Vec::with_capacity(ORDERS);
+    for round in 0..ROUNDS {
+        // A chunk of orders (each POST retried with its Idempotency-Key until answered), then
+        // SIGKILL one service while the pipeline works on them, and start it again.
+        let chunk = ORDERS / ROUNDS + usize::from(round < ORDERS % ROUNDS);
+        for _ in 0..chunk {
+            let key = Uuid::new_v4().to_string();
+            let deadline = std::time::Instant::now() + WAIT;
+            let id = loop {
+                let sent = http
+                    .post(format!("{}/orders", lp.api))
+                    .header("Idempotency-Key", &key)
+                    .json(&json!({"customer_id": "c-kill", "currency": "EUR",
+                        "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": "3.00"}]}))
+                    .send()
+                    .await;
+                if let Ok(response) = sent
+                    && response.status() == 201
+                {
+                    let body: Value = response.json().await.unwrap();
+                    break body["order_id"].as_str().unwrap().to_string();
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "POST /orders kept failing"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            ids.push(id);
+        }
+        match round {
+            0 => lp.relays[0].kill_and_restart().await,
+            1 => lp.relays[1].kill_and_restart().await,
+            2 => lp.order_producer.kill_and_restart().await,
+            3 => lp.processor.as_mut().unwrap().kill_and_restart().await,
+            4 => lp.dlq_handler.kill_and_restart().await,
+            5 => lp.gateway.kill_and_restart().await,
+            _ => {}
+        }
+    }
+    assert_eq!(ids.len(), ORDERS);
+
+    // Every order settles, PAID (the gateway declines nothing here), with one terminal entry.
+    let orders = connect_postgres(&lp._world.orders_url()).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let pending: i64 = orders
+            .query_one("SELECT count(*) FROM orders WHERE status <> 'PAID'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let total: i64 = orders
+            .query_one("SELECT count(*) FROM orders", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if pending == 0 && total == ORDERS as i64 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{pending} of {total} orders not PAID after 300 s\n{}",
+            lp.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let terminal: i64 = orders
+        .query_one(
+            "SELECT count(*) FROM order_status_history WHERE to_status IN ('PAID', 'PAYMENT_FAILED')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        terminal, ORDERS as i64,
+        "exactly one terminal state per order"
+    );
+
+    // Exactly one succeeded charge per paid order (the gateway's ledger).
+    let ledger = connect_postgres(
+        &std::env::var("GATEWAY_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://pipeline:pipeline@127.0.0.1:54329/gateway".into()),
+    )
+    .await;
+    let uuids: Vec<Uuid> = ids.iter().map(|id| Uuid::parse_str(id).unwrap()).collect();
+    let row = ledger
+        .query_one(
+            "SELECT count(*), count(DISTINCT order_id) FROM charges \
+             WHERE order_id = ANY($1) AND status = 'succeeded'",
+            &[&uuids],
+        )
+        .await
+        .unwrap();
+    let (charges, charged_orders): (i64, i64) = (row.get(0), row.get(1));
+    assert_eq!(charged_orders, ORDERS as i64, "every order charged");
+    assert_eq!(charges, ORDERS as i64, "no order charged twice");
 }
