@@ -11,11 +11,10 @@ use crate::domain::{Listed, Selection};
 use chrono::Utc;
 use contracts::OrderCreated;
 use eventing::AvroCodec;
-use eventing::kafka::KafkaArgs;
 use eventing::kafka::keyed::dead_letter_headers as dlh;
-use rdkafka::Message;
+use eventing::kafka::{ConsumedRecord, KafkaArgs};
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use std::collections::HashMap;
@@ -40,26 +39,11 @@ pub enum OperatorError {
     },
 }
 
-/// One dead-letter record as read from the topic.
-#[derive(Debug, Clone)]
-pub struct DlqRecord {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
-    pub headers: Vec<(String, Vec<u8>)>,
-    pub timestamp_ms: Option<i64>,
-}
-
-impl DlqRecord {
-    fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
-    }
+/// The value of a header, as text.
+fn header_text(record: &ConsumedRecord, name: &str) -> Option<String> {
+    record
+        .header(name)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 #[derive(Debug)]
@@ -109,7 +93,7 @@ pub fn listed_line(listed: &Listed) -> String {
 
 impl Operator {
     /// Every record of the topic, from the beginning to the end it had when called.
-    pub async fn read_all(&self) -> Result<Vec<DlqRecord>, OperatorError> {
+    pub async fn read_all(&self) -> Result<Vec<ConsumedRecord>, OperatorError> {
         let (kafka, topic) = (self.kafka.clone(), self.topic.clone());
         tokio::task::spawn_blocking(move || read_topic(&kafka, &topic))
             .await
@@ -143,12 +127,12 @@ impl Operator {
             .collect())
     }
 
-    fn listed(record: &DlqRecord, kept: &HashMap<(i32, i64), String>, now_ms: i64) -> Listed {
+    fn listed(record: &ConsumedRecord, kept: &HashMap<(i32, i64), String>, now_ms: i64) -> Listed {
         Listed {
             topic: record.topic.clone(),
             partition: record.partition,
             offset: record.offset,
-            reason: record.header(dlh::REASON),
+            reason: header_text(record, dlh::REASON),
             order_id: record
                 .key
                 .as_deref()
@@ -163,7 +147,7 @@ impl Operator {
     pub async fn select(
         &self,
         selection: &Selection,
-    ) -> Result<Vec<(Listed, DlqRecord)>, OperatorError> {
+    ) -> Result<Vec<(Listed, ConsumedRecord)>, OperatorError> {
         let records = self.read_all().await?;
         let kept = self.kept().await?;
         let now_ms = Utc::now().timestamp_millis();
@@ -191,7 +175,7 @@ impl Operator {
                 offset,
             });
         };
-        let decoded = match record.value.as_deref() {
+        let decoded = match record.payload.as_deref() {
             None => serde_json::json!(null),
             Some(bytes) => match self.codec.decode::<OrderCreated>(bytes).await {
                 Ok(order) => serde_json::json!({
@@ -240,8 +224,7 @@ impl Operator {
             .map_err(|e| OperatorError::Kafka(e.to_string()))?;
         let mut done = Vec::new();
         for (listed, record) in selected {
-            let target = record
-                .header(dlh::ORIGINAL_TOPIC)
+            let target = header_text(&record, dlh::ORIGINAL_TOPIC)
                 .unwrap_or_else(|| fallback_topic.to_string());
             let from = format!("{}/{}/{}", record.topic, record.partition, record.offset);
             let line = format!("{from} -> {target} (order {:?})", listed.order_id);
@@ -270,7 +253,7 @@ impl Operator {
             if let Some(key) = record.key.as_deref() {
                 out = out.key(key);
             }
-            if let Some(value) = record.value.as_deref() {
+            if let Some(value) = record.payload.as_deref() {
                 out = out.payload(value);
             }
             producer
@@ -291,7 +274,7 @@ fn is_retry_header(key: &str) -> bool {
         || key.starts_with("dlq.")
 }
 
-fn read_topic(kafka: &KafkaArgs, topic: &str) -> Result<Vec<DlqRecord>, OperatorError> {
+fn read_topic(kafka: &KafkaArgs, topic: &str) -> Result<Vec<ConsumedRecord>, OperatorError> {
     let err = |e: rdkafka::error::KafkaError| OperatorError::Kafka(e.to_string());
     let consumer: BaseConsumer = kafka
         .client_config(&[
@@ -339,29 +322,10 @@ fn read_topic(kafka: &KafkaArgs, topic: &str) -> Result<Vec<DlqRecord>, Operator
         let Some(message) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
-        let message = message.map_err(err)?;
-        let headers = message
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let partition = message.partition();
-        records.push(DlqRecord {
-            topic: topic.to_string(),
-            partition,
-            offset: message.offset(),
-            key: message.key().map(<[u8]>::to_vec),
-            value: message.payload().map(<[u8]>::to_vec),
-            headers,
-            timestamp_ms: message.timestamp().to_millis(),
-        });
-        if ends
-            .get(&partition)
-            .is_some_and(|end| message.offset() + 1 >= *end)
-        {
+        let record = ConsumedRecord::from_message(&message.map_err(err)?);
+        let (partition, offset) = (record.partition, record.offset);
+        records.push(record);
+        if ends.get(&partition).is_some_and(|end| offset + 1 >= *end) {
             ends.remove(&partition);
         }
     }

@@ -20,7 +20,8 @@ pub struct ConsumedRecord {
 }
 
 impl ConsumedRecord {
-    pub(crate) fn from_message(message: &BorrowedMessage<'_>) -> Self {
+    /// Copy a polled message (topic, position, key, value, headers, timestamp).
+    pub fn from_message(message: &BorrowedMessage<'_>) -> Self {
         let headers = message
             .headers()
             .map(|hs| {
