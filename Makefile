@@ -19,8 +19,9 @@ status:
 build:
 	cargo build --workspace --bins
 
-demo: up build
-	@$(WITH_STACK_ENV) && bash scripts/demo.sh
+# The main job: `make demo DEMO_ARGS="--orders 5000 --rate 100"` (flags: target/release/pipeline_demo --help).
+demo:
+	@bash scripts/demo.sh $(DEMO_ARGS)
 
 fmt:
 	cargo fmt --all -- --check

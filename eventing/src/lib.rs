@@ -19,6 +19,7 @@ pub mod codec;
 pub mod error;
 pub mod kafka;
 pub mod outbox;
+pub mod trace_context;
 pub mod wire_format;
 
 pub use codec::AvroCodec;

@@ -12,6 +12,8 @@ pub enum LogFormat {
 }
 
 /// Install the global subscriber. `RUST_LOG` overrides `default_filter`. Safe to call twice.
+/// JSON lines carry the fields of every enclosing span (`spans`: e.g. the consumer runtime's
+/// `record` span with `trace_id`, topic, partition and offset).
 pub fn init_tracing(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
@@ -22,6 +24,7 @@ pub fn init_tracing(format: LogFormat, default_filter: &str) {
             .json()
             .flatten_event(true)
             .with_current_span(false)
+            .with_span_list(true)
             .try_init(),
     };
 }

@@ -4,6 +4,7 @@
 //! A test whose service is unreachable fails with a message saying how to start it; nothing is
 //! skipped and nothing is mocked.
 
+pub mod pipeline;
 pub mod private_kafka;
 pub mod private_postgres;
 

@@ -6,193 +6,11 @@
 //! Isolation: a fresh orders database, a payments schema, its own topics, slots and groups.
 #![allow(clippy::unwrap_used)]
 
-use e2e_tests::{START_STACK, StackEnv, connect_postgres, eventually};
-use eventing::kafka::create_topic;
+use e2e_tests::pipeline::{Pipeline, PipelineConfig, WAIT, World};
+use e2e_tests::{connect_postgres, eventually};
 use serde_json::{Value, json};
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::process::{Child, Command};
 use uuid::Uuid;
-
-const WAIT: Duration = Duration::from_secs(120);
-
-fn binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let path = target.join("debug").join(name);
-    assert!(
-        path.is_file(),
-        "{} is not built: run `cargo build --workspace --bins` (make test does)",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A service process with its log; killed when dropped; restartable with the same flags.
-struct Service {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-    args: Vec<String>,
-    ready: String,
-}
-
-impl Service {
-    /// Spawn without waiting for readiness.
-    fn spawn(name: &'static str, args: &[String], ready: &str) -> Service {
-        let log = std::env::temp_dir().join(format!("closed-loop-{name}-{}.log", Uuid::new_v4()));
-        Service {
-            name,
-            child: Self::launch(name, args, &log),
-            log,
-            args: args.to_vec(),
-            ready: ready.to_string(),
-        }
-    }
-
-    fn launch(name: &str, args: &[String], log: &PathBuf) -> Child {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        Command::new(binary(name))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap()
-    }
-
-    async fn start(name: &'static str, args: &[String], ready: &str) -> Service {
-        let mut service = Self::spawn(name, args, ready);
-        service.wait_ready().await;
-        service
-    }
-
-    async fn wait_ready(&mut self) {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            if let Ok(r) = reqwest::get(&self.ready).await
-                && r.status().is_success()
-            {
-                return;
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited with {status}:\n{}", self.name, self.tail());
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{} not ready ({START_STACK}?):\n{}",
-                self.name,
-                self.tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// SIGKILL, then start again with the same flags (same log file) and wait until ready.
-    async fn kill_and_restart(&mut self) {
-        self.child.kill().await.unwrap();
-        self.child = Self::launch(self.name, &self.args, &self.log);
-        self.wait_ready().await;
-    }
-
-    fn tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        format!(
-            "--- {} ---\n{}",
-            self.name,
-            lines[lines.len().saturating_sub(30)..].join("\n")
-        )
-    }
-}
-
-struct World {
-    env: StackEnv,
-    id: String,
-    orders_db: String,
-    schema: String,
-}
-
-impl World {
-    fn orders_url(&self) -> String {
-        let base = self
-            .env
-            .orders_database_url
-            .rsplit_once('/')
-            .map(|(b, _)| b.to_string())
-            .unwrap();
-        format!("{base}/{}", self.orders_db)
-    }
-    fn topic(&self, name: &str) -> String {
-        format!("loop.{}.{name}", self.id)
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        let (admin, payments, db, schema, id) = (
-            self.env.admin_database_url.clone(),
-            self.env.payments_database_url.clone(),
-            self.orders_db.clone(),
-            self.schema.clone(),
-            self.id.clone(),
-        );
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let admin = connect_postgres(&admin).await;
-                // Slots first (they pin their databases), then the database and the schema.
-                for _ in 0..100 {
-                    let _ = admin
-                        .execute(
-                            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
-                             WHERE slot_name LIKE $1 AND NOT active",
-                            &[&format!("loop_{id}_%")],
-                        )
-                        .await;
-                    let left: i64 = admin
-                        .query_one(
-                            "SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE $1",
-                            &[&format!("loop_{id}_%")],
-                        )
-                        .await
-                        .map(|r| r.get(0))
-                        .unwrap_or(0);
-                    if left == 0 {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                let _ = admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-                    .await;
-                let payments = connect_postgres(&payments).await;
-                let _ = payments
-                    .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                    .await;
-            });
-        })
-        .join();
-    }
-}
 
 async fn order_status(api: &str, id: &str) -> Value {
     reqwest::get(format!("{api}/orders/{id}"))
@@ -216,289 +34,8 @@ async fn place_order(api: &str, customer: &str) -> String {
     body["order_id"].as_str().unwrap().to_string()
 }
 
-/// The whole pipeline, every service a real process.
-struct Loop {
-    relays: Vec<Service>,
-    gateway: Service,
-    gateway_url: String,
-    order_producer: Service,
-    api: String,
-    processor: Option<Service>,
-    processor_args: Vec<String>,
-    processor_ready: String,
-    dlq_handler: Service,
-    /// Declared last: dropped (database, schema, slots removed) after every process is gone.
-    _world: World,
-}
-
-async fn start_loop(payment_deadline: &str) -> Loop {
-    let env = StackEnv::from_env();
-    let id = Uuid::new_v4().simple().to_string()[..10].to_string();
-    let world = World {
-        orders_db: format!("loop_{id}"),
-        schema: format!("loop_{id}"),
-        id: id.clone(),
-        env: env.clone(),
-    };
-    let admin = connect_postgres(&env.admin_database_url).await;
-    admin
-        .batch_execute(&format!(
-            "CREATE DATABASE {} OWNER pipeline",
-            world.orders_db
-        ))
-        .await
-        .unwrap();
-    let kafka = env.kafka();
-    for name in [
-        "order",
-        "payment",
-        "retry1",
-        "retry2",
-        "dlq",
-        "unhandled",
-        "op-dlq",
-    ] {
-        create_topic(&kafka, &world.topic(name), 3)
-            .await
-            .unwrap_or_else(|e| panic!("topic ({e}): {START_STACK}"));
-    }
-    let common = |args: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        v.extend([
-            "--kafka-bootstrap-servers".into(),
-            env.kafka_bootstrap_servers.clone(),
-        ]);
-        v
-    };
-    let template = format!("loop.{id}.{{aggregatetype}}");
-
-    // Relays first: they wait for their outbox tables.
-    let (orders_relay_port, payments_relay_port) = (free_port(), free_port());
-    let mut relays = Vec::new();
-    for (url, table, slot, port) in [
-        (
-            world.orders_url(),
-            "public.outbox".to_string(),
-            format!("loop_{id}_o"),
-            orders_relay_port,
-        ),
-        (
-            env.payments_database_url.clone(),
-            format!("{}.outbox", world.schema),
-            format!("loop_{id}_p"),
-            payments_relay_port,
-        ),
-    ] {
-        relays.push(Service::spawn(
-            "cdc-relay",
-            &common(&[
-                "--database-url",
-                &url,
-                "--outbox-table",
-                &table,
-                "--slot-name",
-                &slot,
-                "--publication",
-                &format!("{slot}_pub"),
-                "--topic-template",
-                &template,
-                "--header-column",
-                "traceparent",
-                "--ops-addr",
-                &format!("127.0.0.1:{port}"),
-            ]),
-            &format!("http://127.0.0.1:{port}/readyz"),
-        ));
-    }
-
-    let gateway_port = free_port();
-    let gateway = Service::start(
-        "payment-gateway-sim",
-        &[
-            "--listen-addr".into(),
-            format!("127.0.0.1:{gateway_port}"),
-            "--database-url".into(),
-            std::env::var("GATEWAY_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://pipeline:pipeline@127.0.0.1:54329/gateway".into()),
-        ],
-        &format!("http://127.0.0.1:{gateway_port}/readyz"),
-    )
-    .await;
-    let gateway_url = format!("http://127.0.0.1:{gateway_port}");
-
-    let api_port = free_port();
-    let api = format!("http://127.0.0.1:{api_port}");
-    let order_producer = Service::start(
-        "order-producer",
-        &common(&[
-            "--listen-addr",
-            &format!("127.0.0.1:{api_port}"),
-            "--database-url",
-            &world.orders_url(),
-            "--payment-topic",
-            &world.topic("payment"),
-            "--dead-letter-topic",
-            &world.topic("op-dlq"),
-            "--consumer-group",
-            &format!("loop-{id}-orders"),
-            "--schema-registry-url",
-            &env.schema_registry_url,
-        ]),
-        &format!("{api}/readyz"),
-    )
-    .await;
-    let processor_port = free_port();
-    let processor_args = common(&[
-        "--ops-addr",
-        &format!("127.0.0.1:{processor_port}"),
-        "--database-url",
-        &env.payments_database_url,
-        "--database-schema",
-        &world.schema,
-        "--gateway-url",
-        &gateway_url,
-        "--source-topic",
-        &world.topic("order"),
-        "--retry-topics",
-        &format!("{},{}", world.topic("retry1"), world.topic("retry2")),
-        "--retry-delays",
-        "1s,1s",
-        "--retry-attempts",
-        "2",
-        "--dlq-topic",
-        &world.topic("dlq"),
-        "--group-id",
-        &format!("loop-{id}-payments"),
-        "--schema-registry-url",
-        &env.schema_registry_url,
-        "--payment-deadline",
-        payment_deadline,
-    ]);
-    let processor_ready = format!("http://127.0.0.1:{processor_port}/readyz");
-    let processor = Service::start("payment-processor", &processor_args, &processor_ready).await;
-    let dlq_port = free_port();
-    let dlq_handler = Service::start(
-        "dlq-handler",
-        &common(&[
-            "--ops-addr",
-            &format!("127.0.0.1:{dlq_port}"),
-            "--database-url",
-            &env.payments_database_url,
-            "--database-schema",
-            &world.schema,
-            "--gateway-url",
-            &gateway_url,
-            "--dlq-topic",
-            &world.topic("dlq"),
-            "--unhandled-topic",
-            &world.topic("unhandled"),
-            "--group-id",
-            &format!("loop-{id}-dlq"),
-            "--schema-registry-url",
-            &env.schema_registry_url,
-        ]),
-        &format!("http://127.0.0.1:{dlq_port}/readyz"),
-    )
-    .await;
-    for relay in &mut relays {
-        relay.wait_ready().await;
-    }
-    Loop {
-        _world: world,
-        relays,
-        gateway,
-        gateway_url,
-        order_producer,
-        api,
-        processor: Some(processor),
-        processor_args,
-        processor_ready,
-        dlq_handler,
-    }
-}
-
-impl Loop {
-    fn logs(&self) -> String {
-        let mut all = vec![
-            self.gateway.tail(),
-            self.order_producer.tail(),
-            self.dlq_handler.tail(),
-        ];
-        if let Some(p) = &self.processor {
-            all.push(p.tail());
-        }
-        all.join("\n")
-    }
-
-    async fn gateway_outage(&self, outage: bool) {
-        let r = reqwest::Client::new()
-            .patch(format!("{}/admin/behaviour", self.gateway_url))
-            .json(&json!({"outage": outage}))
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success());
-    }
-
-    /// SIGTERM the payment processor and wait for its clean exit.
-    async fn stop_processor(&mut self) {
-        let mut processor = self.processor.take().expect("running");
-        let pid = processor.child.id().unwrap().to_string();
-        assert!(
-            std::process::Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = tokio::time::timeout(WAIT, processor.child.wait())
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(status.success(), "{status}\n{}", processor.tail());
-    }
-
-    async fn start_processor(&mut self) {
-        assert!(self.processor.is_none());
-        self.processor = Some(
-            Service::start(
-                "payment-processor",
-                &self.processor_args,
-                &self.processor_ready,
-            )
-            .await,
-        );
-    }
-
-    async fn charges(&self, order_id: &str) -> Vec<Value> {
-        let ledger: Value = reqwest::get(format!(
-            "{}/v1/ledger?order_id={order_id}",
-            self.gateway_url
-        ))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-        ledger["charges"].as_array().unwrap().clone()
-    }
-
-    async fn wait_status(&self, id: &str, status: &str) -> Value {
-        let deadline = std::time::Instant::now() + WAIT;
-        loop {
-            let order = order_status(&self.api, id).await;
-            if order["status"] == status {
-                return order;
-            }
-            if std::time::Instant::now() > deadline {
-                panic!(
-                    "order {id} not {status} within {WAIT:?}: {order:#}\n{}",
-                    self.logs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
+async fn start_loop(payment_deadline: &str) -> Pipeline {
+    Pipeline::start(&PipelineConfig::for_tests(payment_deadline)).await
 }
 
 fn last_reason(order: &Value) -> String {
@@ -584,13 +121,13 @@ async fn orders_the_processor_sees_after_their_deadline_fail_as_expired_uncharge
 async fn a_poison_record_on_the_orders_topic_is_kept_and_the_pipeline_keeps_flowing() {
     let lp = start_loop("10m").await;
     let producer: rdkafka::producer::FutureProducer = lp
-        ._world
+        .world
         .env
         .kafka()
         .safe_producer_config()
         .create()
         .unwrap();
-    let topic = lp._world.topic("order");
+    let topic = lp.world.topic("order");
     producer
         .send(
             rdkafka::producer::FutureRecord::to(&topic)
@@ -610,10 +147,10 @@ async fn a_poison_record_on_the_orders_topic_is_kept_and_the_pipeline_keeps_flow
     // Positive control and the point: a real order placed after it is paid.
     let id = place_order(&lp.api, "c-after-poison").await;
     lp.wait_status(&id, "PAID").await;
-    let payments = connect_postgres(&lp._world.env.payments_database_url).await;
+    let payments = connect_postgres(&lp.world.env.payments_database_url).await;
     let kept = eventually("the poison record kept by dlq-handler", WAIT, || {
         let payments = &payments;
-        let schema = lp._world.schema.clone();
+        let schema = lp.world.schema.clone();
         async move {
             let rows = payments
                 .query(
@@ -681,7 +218,7 @@ async fn kill_9_of_each_service_in_turn_loses_no_order_and_charges_none_twice() 
             0 => lp.relays[0].kill_and_restart().await,
             1 => lp.relays[1].kill_and_restart().await,
             2 => lp.order_producer.kill_and_restart().await,
-            3 => lp.processor.as_mut().unwrap().kill_and_restart().await,
+            3 => lp.processor.kill_and_restart().await,
             4 => lp.dlq_handler.kill_and_restart().await,
             5 => lp.gateway.kill_and_restart().await,
             _ => {}
@@ -690,7 +227,7 @@ async fn kill_9_of_each_service_in_turn_loses_no_order_and_charges_none_twice() 
     assert_eq!(ids.len(), ORDERS);
 
     // Every order settles, PAID (the gateway declines nothing here), with one terminal entry.
-    let orders = connect_postgres(&lp._world.orders_url()).await;
+    let orders = connect_postgres(&lp.world.orders_url()).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(300);
     loop {
         let pending: i64 = orders
@@ -727,11 +264,7 @@ async fn kill_9_of_each_service_in_turn_loses_no_order_and_charges_none_twice() 
     );
 
     // Exactly one succeeded charge per paid order (the gateway's ledger).
-    let ledger = connect_postgres(
-        &std::env::var("GATEWAY_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://pipeline:pipeline@127.0.0.1:54329/gateway".into()),
-    )
-    .await;
+    let ledger = connect_postgres(&World::gateway_database_url()).await;
     let uuids: Vec<Uuid> = ids.iter().map(|id| Uuid::parse_str(id).unwrap()).collect();
     let row = ledger
         .query_one(
@@ -744,4 +277,225 @@ async fn kill_9_of_each_service_in_turn_loses_no_order_and_charges_none_twice() 
     let (charges, charged_orders): (i64, i64) = (row.get(0), row.get(1));
     assert_eq!(charged_orders, ORDERS as i64, "every order charged");
     assert_eq!(charges, ORDERS as i64, "no order charged twice");
+}
+
+/// The JSON log lines of `log` that carry `trace` as `trace_id` (as an event field or in any
+/// enclosing span); lines that are not JSON are not counted.
+fn lines_with_trace(log: &std::path::Path, trace: &str) -> Vec<Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| {
+            line["trace_id"] == trace
+                || line["spans"]
+                    .as_array()
+                    .is_some_and(|spans| spans.iter().any(|s| s["trace_id"] == trace))
+        })
+        .collect()
+}
+
+/// The headers of the record keyed `key` of type `kind` on `topic` (read from the beginning).
+async fn record_headers(
+    lp: &Pipeline,
+    topic: &str,
+    key: &str,
+    kind: &str,
+) -> std::collections::HashMap<String, String> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::Headers;
+    let consumer: StreamConsumer = lp
+        .world
+        .env
+        .kafka()
+        .client_config(&[
+            ("group.id", &format!("trace-{}", Uuid::new_v4())),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+        ])
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {kind} keyed {key} on {topic} within {WAIT:?}"
+        );
+        let Ok(Ok(message)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await
+        else {
+            continue;
+        };
+        let headers: std::collections::HashMap<String, String> = message
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_string(),
+                            String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if message.key() == Some(key.as_bytes())
+            && headers.get("type").map(String::as_str) == Some(kind)
+        {
+            return headers;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_trace_id_travels_from_post_orders_through_every_hop_and_into_every_services_json_logs()
+{
+    let mut config = PipelineConfig::for_tests("10m");
+    config.service_env = vec![
+        ("LOG_FORMAT".into(), "json".into()),
+        (
+            "LOG_LEVEL".into(),
+            "info,eventing::kafka::keyed=debug,cdc_relay=debug,order_producer=debug,\
+             payment_processor=debug,dlq_handler=debug"
+                .into(),
+        ),
+    ];
+    let lp = Pipeline::start(&config).await;
+    let place = |trace: String| {
+        let api = lp.api.clone();
+        async move {
+            let response = reqwest::Client::new()
+                .post(format!("{api}/orders"))
+                .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+                .json(&json!({"customer_id": "c-trace", "currency": "EUR",
+                    "items": [{"sku": "SKU-1", "quantity": 1, "unit_price": "15.00"}]}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+            let echoed = response.headers()["traceparent"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            assert!(echoed.contains(&trace), "response traceparent {echoed}");
+            let body: Value = response.json().await.unwrap();
+            body["order_id"].as_str().unwrap().to_string()
+        }
+    };
+    let contains_trace = |headers: &std::collections::HashMap<String, String>, trace: &str| {
+        headers
+            .get("traceparent")
+            .is_some_and(|tp| tp.split('-').nth(1) == Some(trace))
+    };
+
+    // The paid path: POST (client's traceparent) → orders outbox → orders relay → processor →
+    // payments outbox → payments relay → order-producer.
+    let trace = Uuid::new_v4().simple().to_string();
+    let id = place(trace.clone()).await;
+    lp.wait_status(&id, "PAID").await;
+    let created = record_headers(&lp, &lp.world.topic("order"), &id, "OrderCreated").await;
+    assert!(
+        contains_trace(&created, &trace),
+        "orders relay: {created:?}"
+    );
+    let completed = record_headers(&lp, &lp.world.topic("payment"), &id, "PaymentCompleted").await;
+    assert!(
+        contains_trace(&completed, &trace),
+        "payments relay: {completed:?}"
+    );
+    let expect_logged = |service: &e2e_tests::pipeline::Service, trace: &str, message: &str| {
+        let lines = lines_with_trace(&service.log, trace);
+        assert!(
+            lines.iter().any(|l| l["message"] == message),
+            "{} logged no JSON line {message:?} with trace_id {trace}; its lines with it: \
+             {lines:#?}\n{}",
+            service.name,
+            service.tail()
+        );
+    };
+    expect_logged(&lp.order_producer, &trace, "order placed");
+    expect_logged(&lp.relays[0], &trace, "event published");
+    expect_logged(&lp.processor, &trace, "payment processed");
+    expect_logged(&lp.relays[1], &trace, "event published");
+    expect_logged(&lp.order_producer, &trace, "payment result handled");
+
+    // The dead-letter path: the gateway is down past the retries → dead letter → dlq-handler →
+    // PaymentFailed through the payments outbox → order-producer; the same trace id throughout.
+    lp.gateway_outage(true).await;
+    let failed_trace = Uuid::new_v4().simple().to_string();
+    let failed_id = place(failed_trace.clone()).await;
+    lp.wait_status(&failed_id, "PAYMENT_FAILED").await;
+    let dead = record_headers(&lp, &lp.world.topic("dlq"), &failed_id, "OrderCreated").await;
+    assert!(
+        contains_trace(&dead, &failed_trace),
+        "dead letter: {dead:?}"
+    );
+    let failed = record_headers(&lp, &lp.world.topic("payment"), &failed_id, "PaymentFailed").await;
+    assert!(
+        contains_trace(&failed, &failed_trace),
+        "PaymentFailed: {failed:?}"
+    );
+    assert!(
+        !lines_with_trace(&lp.processor.log, &failed_trace).is_empty(),
+        "payment-processor logged nothing with {failed_trace}"
+    );
+    expect_logged(&lp.dlq_handler, &failed_trace, "dead letter handled");
+    expect_logged(&lp.order_producer, &failed_trace, "payment result handled");
+}
+
+/// `make demo`'s driver, on the debug binaries with a small run: orders placed before, during
+/// and after a processor outage all settle, charges equal paid orders, exit status 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_driver_settles_every_order_through_a_processor_outage() {
+    let bin_dir = e2e_tests::pipeline::debug_bin_dir();
+    let summary_path = std::env::temp_dir().join(format!("demo-summary-{}.json", Uuid::new_v4()));
+    let output = tokio::process::Command::new(bin_dir.join("pipeline_demo"))
+        .args(["--bin-dir", bin_dir.to_str().unwrap()])
+        .args(["--log-dir", std::env::temp_dir().to_str().unwrap()])
+        .args([
+            "--orders",
+            "90",
+            "--rate",
+            "30",
+            "--outage",
+            "2s",
+            "--outage-start",
+            "30",
+        ])
+        .args(["--settle-deadline", "2m", "--no-progress"])
+        .args(["--summary-json", summary_path.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("== summary"), "{stdout}");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&summary_path);
+    let failed: u64 = summary["failed"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(summary["orders"], 90, "{summary:#}");
+    assert_eq!(summary["pending"], 0, "{summary:#}");
+    assert_eq!(
+        summary["paid"].as_u64().unwrap() + failed,
+        90,
+        "{summary:#}"
+    );
+    assert_eq!(summary["succeeded_charges"], summary["paid"], "{summary:#}");
+    assert_eq!(summary["charged_twice"], 0, "{summary:#}");
+    assert!(
+        summary["latency_during_outage"]["count"].as_u64().unwrap() > 0,
+        "some orders were placed while the processor was down: {summary:#}"
+    );
 }

@@ -13,6 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use eventing::trace_context::{TRACEPARENT, trace_id};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -398,6 +399,19 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
             loop {
                 let failure = delivery.await.err().map(|e| e.message);
                 let done = failure.is_none();
+                if done {
+                    tracing::debug!(
+                        topic = %record.topic,
+                        event_id = %record.event_id,
+                        trace_id = record
+                            .headers
+                            .iter()
+                            .find(|(name, _)| name == TRACEPARENT)
+                            .and_then(|(_, value)| trace_id(value))
+                            .unwrap_or_default(),
+                        "event published"
+                    );
+                }
                 let message = AckMessage {
                     session,
                     seq,

@@ -33,15 +33,6 @@ impl<S, G, C> std::fmt::Debug for OrderCreatedHandler<S, G, C> {
     }
 }
 
-/// The trace id of a W3C `traceparent` (`00-<trace id>-<span id>-<flags>`).
-pub fn trace_id(traceparent: &str) -> Option<&str> {
-    let mut parts = traceparent.split('-');
-    let _version = parts.next()?;
-    parts
-        .next()
-        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 /// Map the use case's typed error onto the runtime's action.
 pub fn to_handler_error(err: ProcessError) -> HandlerError {
     let code = err.code();
@@ -79,7 +70,6 @@ impl<S: PaymentStore, G: PaymentGateway, C: Clock> OrderCreatedHandler<S, G, C> 
             "payment",
             order_id = %event.order_id,
             event_id = %event.event_id,
-            trace_id = traceparent.and_then(trace_id).unwrap_or(""),
         );
         async {
             match self
@@ -99,20 +89,5 @@ impl<S: PaymentStore, G: PaymentGateway, C: Clock> OrderCreatedHandler<S, G, C> 
         }
         .instrument(span)
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn trace_ids_come_from_traceparent() {
-        assert_eq!(
-            trace_id("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
-        assert_eq!(trace_id("garbage"), None);
-        assert_eq!(trace_id("00-xyz-00f067aa0ba902b7-01"), None);
     }
 }

@@ -9,6 +9,7 @@ use super::parking::{KeyParking, ParkedKey};
 use super::retry_headers::{delivery_of, retry_headers};
 use super::retry_policy::{RetryDecision, RetryPolicy};
 use crate::kafka::{ConsumedRecord, HandlerError};
+use crate::trace_context::{TRACEPARENT, trace_id};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures::FutureExt;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// The record's partition was revoked (or the runtime stopped) while a retry was pending, or
 /// the revocation gave up waiting for the task: its offset stays unfinished.
@@ -249,8 +251,30 @@ impl<H: KeyedHandler> Processor<H> {
     }
 
     /// Process one dispatched record; true if its offset is finished.
+    ///
+    /// Runs in a `record` span (topic, partition, offset and the `traceparent` header's
+    /// `trace_id`), so every line the handler and the runtime log for it carries the trace id.
     pub(crate) async fn process(&self, record: &ConsumedRecord, cancel: &TaskCancel) -> bool {
-        match self.process_record(record, cancel).await {
+        let span = tracing::info_span!(
+            "record",
+            topic = %record.topic,
+            partition = record.partition,
+            offset = record.offset,
+            trace_id = record
+                .header(TRACEPARENT)
+                .and_then(trace_id)
+                .unwrap_or_default(),
+        );
+        let result = async {
+            let result = self.process_record(record, cancel).await;
+            if let Ok(outcome) = &result {
+                tracing::debug!(outcome = outcome.label(), "record finished");
+            }
+            result
+        }
+        .instrument(span)
+        .await;
+        match result {
             Ok(outcome) => {
                 metrics::counter!(self.metrics.records.clone(), "outcome" => outcome.label())
                     .increment(1);

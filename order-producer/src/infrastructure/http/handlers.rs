@@ -9,7 +9,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use eventing::trace_context::trace_id;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// Place an order.
 ///
@@ -50,10 +52,22 @@ pub(super) async fn create_order(
             .and_then(|value| value.to_str().ok()),
     );
     let command = request.into_command().map_err(invalid_field)?;
+    let span = tracing::info_span!(
+        "create_order",
+        trace_id = trace_id(traceparent.as_bytes()).unwrap_or_default()
+    );
     let outcome = state
         .service
         .place_order(command, key.as_deref(), &traceparent)
+        .instrument(span.clone())
         .await?;
+    span.in_scope(|| {
+        tracing::debug!(
+            order_id = %outcome.order.order_id,
+            replayed = outcome.replayed,
+            "order placed"
+        );
+    });
     let body = CreateOrderResponse::from(&outcome.order);
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     let response_headers = response.headers_mut();
