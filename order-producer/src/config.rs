@@ -121,6 +121,18 @@ pub struct Config {
     )]
     pub idempotency_cleanup_batch_size: NonZeroU32,
 
+    /// How long a payment result for an order not visible here yet is retried (in place, that
+    /// order's key only) before it is recorded as ignored (`unknown_order`). A result can
+    /// arrive before its order's commit is visible to other sessions: logical decoding sees a
+    /// commit once its WAL is flushed. Format: humantime (`90s`, `2m`).
+    #[arg(
+        long,
+        env = "ORDER_PRODUCER_UNKNOWN_ORDER_GRACE",
+        default_value = "2m",
+        value_parser = humantime::parse_duration
+    )]
+    pub unknown_order_grace: std::time::Duration,
+
     #[command(flatten)]
     pub log: LogArgs,
 }

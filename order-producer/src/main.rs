@@ -56,7 +56,8 @@ async fn main() -> anyhow::Result<()> {
     let repository = PgOrderRepository::new(pool, PgOutboxWriter::new(codec.clone()));
     let service = Arc::new(
         OrderService::new(repository, SystemClock, UuidV7Ids)
-            .with_idempotency_key_retention(config.idempotency_key_retention()),
+            .with_idempotency_key_retention(config.idempotency_key_retention())
+            .with_unknown_order_grace(config.unknown_order_grace),
     );
     let cleanup = tokio::spawn(run_idempotency_key_cleanup(
         Arc::clone(&service),

@@ -201,11 +201,13 @@ async fn unknown_order_and_wrong_amount_are_ignored_with_reason() {
     let db = TestDb::new().await;
     let service = service_on(db.pool.clone()).await;
     let stranger = Uuid::now_v7();
+    // A result older than the grace (default 2 min) for an order never seen: ignored.
+    let mut stale = completed(stranger, Decimal::ONE);
+    if let PaymentResult::Completed(e) = &mut stale {
+        e.occurred_at = chrono::Utc::now() - chrono::Duration::minutes(3);
+    }
     assert_eq!(
-        service
-            .apply_payment_result("g", &completed(stranger, Decimal::ONE))
-            .await
-            .expect("ok"),
+        service.apply_payment_result("g", &stale).await.expect("ok"),
         ApplyOutcome::Ignored {
             reason: "unknown_order"
         }
@@ -274,5 +276,43 @@ async fn concurrent_contradictory_results_settle_exactly_once() {
     let view = service.get_order(order.order_id).await.expect("exists");
     assert_eq!(view.status_history.len(), 2);
     assert_eq!(ignored_reasons(&db, order.order_id).await.len(), 7);
+    db.drop_schema().await;
+}
+
+/// A result whose order is not visible (yet) within the grace is a transient error that commits
+/// nothing — not its processed-event marker, not an ignored row — so the runtime's retry applies
+/// it once the order's commit is visible (logical decoding can hand the relay a commit before
+/// other sessions see it).
+#[tokio::test]
+async fn a_fresh_result_for_an_order_not_visible_yet_is_retried_not_ignored() {
+    let db = TestDb::new().await;
+    let service = service_on(db.pool.clone()).await;
+    let unseen = Uuid::now_v7();
+    let result = completed(unseen, Decimal::ONE);
+    let err = service
+        .apply_payment_result("g", &result)
+        .await
+        .expect_err("not visible yet");
+    assert!(
+        matches!(err, order_producer::application::ServiceError::OrderNotVisibleYet(id) if id == unseen),
+        "{err}"
+    );
+    assert_eq!(err.kind(), eventing::ErrorKind::Transient);
+    assert!(
+        ignored_reasons(&db, unseen).await.is_empty(),
+        "nothing ignored"
+    );
+    assert_eq!(db.count("processed_events").await, 0, "no marker committed");
+    assert_eq!(db.count("ignored_payment_results").await, 0);
+
+    // Positive control: with no grace the same result is ignored (and marked processed).
+    let strict = service_with_unknown_order_grace(db.pool.clone(), std::time::Duration::ZERO).await;
+    assert_eq!(
+        strict.apply_payment_result("g", &result).await.expect("ok"),
+        ApplyOutcome::Ignored {
+            reason: "unknown_order"
+        }
+    );
+    assert_eq!(db.count("processed_events").await, 1);
     db.drop_schema().await;
 }

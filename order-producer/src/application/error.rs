@@ -43,6 +43,9 @@ pub enum ServiceError {
     IdempotencyKeyReused { key: String },
     #[error("order {0} not found")]
     OrderNotFound(Uuid),
+    /// A payment result for an order not (yet) visible here, within the grace period.
+    #[error("order {0} is not visible yet; the payment result is retried")]
+    OrderNotVisibleYet(Uuid),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -51,6 +54,7 @@ impl ServiceError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             ServiceError::Store(store) => store.kind(),
+            ServiceError::OrderNotVisibleYet(_) => ErrorKind::Transient,
             _ => ErrorKind::Permanent,
         }
     }

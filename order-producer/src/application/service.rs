@@ -107,6 +107,13 @@ impl PaymentResult {
             PaymentResult::Failed(e) => e.order_id,
         }
     }
+    /// When the payment service produced the result.
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        match self {
+            PaymentResult::Completed(e) => e.occurred_at,
+            PaymentResult::Failed(e) => e.occurred_at,
+        }
+    }
     pub fn event_type(&self) -> &'static str {
         match self {
             PaymentResult::Completed(_) => "PaymentCompleted",
@@ -148,7 +155,12 @@ pub struct OrderService<R, C, G> {
     clock: C,
     ids: G,
     idempotency_key_retention: IdempotencyKeyRetention,
+    unknown_order_grace: chrono::Duration,
 }
+
+/// How long a payment result for an order this service cannot see yet is retried before it
+/// is ignored as `unknown_order` (see [`OrderService::with_unknown_order_grace`]).
+pub const DEFAULT_UNKNOWN_ORDER_GRACE: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl<R: OrderRepository, C: Clock, G: IdGenerator> OrderService<R, C, G> {
     /// A service keeping idempotency keys for the default retention (24 hours).
@@ -158,7 +170,20 @@ impl<R: OrderRepository, C: Clock, G: IdGenerator> OrderService<R, C, G> {
             clock,
             ids,
             idempotency_key_retention: IdempotencyKeyRetention::default(),
+            unknown_order_grace: chrono::Duration::from_std(DEFAULT_UNKNOWN_ORDER_GRACE)
+                .unwrap_or(chrono::Duration::zero()),
         }
+    }
+
+    /// Retry a result whose order is not visible for up to `grace` after the result occurred
+    /// (then ignore it as `unknown_order`). Logical decoding hands a commit to the relay as soon
+    /// as its WAL is flushed, which can be before the committing session made it visible to
+    /// others: on a loaded machine the payment result can come back first (seen in `make
+    /// demo` at 200 orders/s). Ignoring it would leave a charged order PENDING for good.
+    pub fn with_unknown_order_grace(mut self, grace: std::time::Duration) -> Self {
+        self.unknown_order_grace =
+            chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        self
     }
 
     /// Keep idempotency keys for `retention` instead of the default.
@@ -291,7 +316,9 @@ impl<R: OrderRepository, C: Clock, G: IdGenerator> OrderService<R, C, G> {
     /// Apply one payment result, in ONE transaction with the processed-event marker
     /// `(consumer_group, event_id)`:
     /// * already processed → [`ApplyOutcome::Duplicate`], nothing changes;
-    /// * unknown order, terminal order (e.g. a late `PaymentFailed` after `PAID`), amount or
+    /// * unknown order within the grace ([`Self::with_unknown_order_grace`]) →
+    ///   [`ServiceError::OrderNotVisibleYet`] (transient, nothing committed);
+    /// * unknown order after it, terminal order (e.g. a late `PaymentFailed` after `PAID`), amount or
     ///   currency mismatch → recorded in the ignored-results table, counted in
     ///   `order_producer_payment_results_ignored_total{reason}`, order unchanged;
     /// * otherwise the order's status changes and a history entry is written.
@@ -323,6 +350,11 @@ impl<R: OrderRepository, C: Clock, G: IdGenerator> OrderService<R, C, G> {
             received_at: now,
         };
         let outcome = match uow.load_order_for_update(result.order_id()).await? {
+            None if now.signed_duration_since(result.occurred_at()) < self.unknown_order_grace => {
+                // Nothing committed: the transaction (with its processed-event marker) is
+                // rolled back when `uow` drops; the runtime retries the record in place.
+                return Err(ServiceError::OrderNotVisibleYet(result.order_id()));
+            }
             None => {
                 let record = ignored("unknown_order", "no order with this id".to_string());
                 uow.record_ignored_result(&record).await?;

@@ -147,6 +147,16 @@ pub async fn service_on(pool: Pool) -> Arc<AppService> {
     Arc::new(OrderService::new(repository, SystemClock, UuidV7Ids))
 }
 
+/// [`service_on`] with `--unknown-order-grace`.
+#[allow(dead_code)]
+pub async fn service_with_unknown_order_grace(
+    pool: Pool,
+    grace: std::time::Duration,
+) -> Arc<AppService> {
+    let repository = PgOrderRepository::new(pool, PgOutboxWriter::new(codec().await));
+    Arc::new(OrderService::new(repository, SystemClock, UuidV7Ids).with_unknown_order_grace(grace))
+}
+
 pub fn app_for(service: Arc<AppService>) -> Router {
     router(
         AppState {

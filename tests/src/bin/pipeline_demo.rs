@@ -41,6 +41,10 @@ struct Args {
     /// Orders to place.
     #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     orders: u32,
+    /// Orders placed (at `--rate`) and settled before the run, not counted: they warm the
+    /// services' connection pools and caches, so the figures show the steady state.
+    #[arg(long, default_value_t = 50)]
+    warmup: u32,
     /// Orders per second (open loop: each POST starts on schedule, whatever the others do).
     #[arg(long, default_value_t = 30.0, value_parser = positive_rate)]
     rate: f64,
@@ -78,6 +82,10 @@ struct Args {
     /// Also write the summary as JSON to this file.
     #[arg(long)]
     summary_json: Option<PathBuf>,
+    /// Also write one CSV line per order (seconds since the first POST, POST → 201 ms,
+    /// POST → settled ms, during the outage) to this file.
+    #[arg(long)]
+    latencies_csv: Option<PathBuf>,
     /// No progress bars (plain lines; for logs and CI).
     #[arg(long)]
     no_progress: bool,
@@ -163,6 +171,32 @@ async fn main() -> anyhow::Result<()> {
 
 /// Place, disturb, wait, verify; `Ok(Some(problem))` when the run broke a promise.
 async fn run(args: &Args, pipeline: &mut Pipeline) -> anyhow::Result<Option<String>> {
+    let api = pipeline.api.clone();
+    let orders_db = e2e_tests::connect_postgres(&pipeline.world.orders_url()).await;
+    if args.warmup > 0 {
+        let started = Instant::now();
+        let (tx, _rx) = tokio::sync::watch::channel(0u64);
+        let warm = place_orders(args, args.warmup, api.clone(), tx, ProgressBar::hidden()).await?;
+        if let Some(problem) = warm.rejected.first() {
+            bail!("a warm-up order was not accepted: {problem}");
+        }
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while terminal_count(&orders_db).await? < warm.placed.len() as i64 {
+            if Instant::now() >= deadline {
+                bail!(
+                    "the warm-up orders did not settle within 2 min; logs in {}",
+                    args.log_dir.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        println!(
+            "== warm-up: {} orders placed and settled in {:.1} s (not counted below)",
+            warm.placed.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let baseline = terminal_count(&orders_db).await?;
     let bars = Bars::new(args.orders, args.no_progress);
     let outage_index = if args.outage.is_zero() {
         None
@@ -182,9 +216,9 @@ async fn run(args: &Args, pipeline: &mut Pipeline) -> anyhow::Result<Option<Stri
         }
     );
     let (placed_tx, placed_rx) = tokio::sync::watch::channel(0u64);
-    let api = pipeline.api.clone();
-    let watcher = spawn_settled_watcher(pipeline.world.orders_url(), bars.settled.clone());
-    let placing = place_orders(args, api, placed_tx, bars.placed.clone());
+    let watcher =
+        spawn_settled_watcher(pipeline.world.orders_url(), baseline, bars.settled.clone());
+    let placing = place_orders(args, args.orders, api, placed_tx, bars.placed.clone());
     let disturbing = disturb(args, pipeline, outage_index, placed_rx, &bars);
     let (placement, window) = tokio::join!(placing, disturbing);
     let placement = placement?;
@@ -192,11 +226,10 @@ async fn run(args: &Args, pipeline: &mut Pipeline) -> anyhow::Result<Option<Stri
     bars.placed.finish();
 
     // Wait until every accepted order settled, or the deadline.
-    let orders_db = e2e_tests::connect_postgres(&pipeline.world.orders_url()).await;
     let deadline = placement.last_sent_instant + args.settle_deadline;
     let expected = placement.placed.len() as i64;
     loop {
-        let settled = terminal_count(&orders_db).await?;
+        let settled = terminal_count(&orders_db).await? - baseline;
         if settled >= expected || Instant::now() >= deadline {
             break;
         }
@@ -204,9 +237,16 @@ async fn run(args: &Args, pipeline: &mut Pipeline) -> anyhow::Result<Option<Stri
     }
     watcher.abort();
     bars.settled
-        .set_position(terminal_count(&orders_db).await?.max(0) as u64);
+        .set_position((terminal_count(&orders_db).await? - baseline).max(0) as u64);
     bars.settled.finish();
-    let summary = summarize(pipeline, &orders_db, &placement, window).await?;
+    let summary = summarize(
+        pipeline,
+        &orders_db,
+        &placement,
+        window,
+        args.latencies_csv.as_ref(),
+    )
+    .await?;
     println!("{}", summary.render(args));
     if let Some(path) = &args.summary_json {
         std::fs::write(path, serde_json::to_string_pretty(&summary.to_json(args))?)
@@ -276,6 +316,7 @@ struct Placement {
 /// POST every order on its schedule (open loop); an order not answered 201 is `rejected`.
 async fn place_orders(
     args: &Args,
+    count: u32,
     api: String,
     placed_tx: tokio::sync::watch::Sender<u64>,
     bar: ProgressBar,
@@ -288,8 +329,8 @@ async fn place_orders(
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     let start = tokio::time::Instant::now();
     let first_sent = SystemTime::now();
-    let mut tasks = Vec::with_capacity(args.orders as usize);
-    for i in 0..args.orders {
+    let mut tasks = Vec::with_capacity(count as usize);
+    for i in 0..count {
         tokio::time::sleep_until(start + interval.mul_f64(f64::from(i))).await;
         let permit = Arc::clone(&permits).acquire_owned().await?;
         let (http, api, bar) = (http.clone(), api.clone(), bar.clone());
@@ -401,12 +442,16 @@ async fn disturb(
 
 /// Keep the `settled` bar current (a count of terminal status-history entries; the database
 /// is this run's own).
-fn spawn_settled_watcher(orders_url: String, bar: ProgressBar) -> tokio::task::JoinHandle<()> {
+fn spawn_settled_watcher(
+    orders_url: String,
+    baseline: i64,
+    bar: ProgressBar,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let db = e2e_tests::connect_postgres(&orders_url).await;
         loop {
             if let Ok(count) = terminal_count(&db).await {
-                bar.set_position(count.max(0) as u64);
+                bar.set_position((count - baseline).max(0) as u64);
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
@@ -498,6 +543,7 @@ async fn summarize(
     orders_db: &tokio_postgres::Client,
     placement: &Placement,
     window: Option<OutageWindow>,
+    csv: Option<&PathBuf>,
 ) -> anyhow::Result<Summary> {
     let ids: Vec<Uuid> = placement.placed.iter().map(|p| p.order_id).collect();
     // First terminal entry per order, and how many terminal entries it has.
@@ -618,6 +664,34 @@ async fn summarize(
             }
             last_settled = Some(last_settled.map_or(*at, |l| l.max(*at)));
         }
+    }
+    if let Some(path) = csv {
+        let mut text = String::from("sent_s,post_ms,settled_ms,during_outage\n");
+        for placed in &placement.placed {
+            let sent = placed
+                .sent_at
+                .duration_since(placement.first_sent)
+                .unwrap_or_default();
+            let settled = terminal
+                .get(&placed.order_id)
+                .map(|(at, _)| {
+                    format!(
+                        "{:.1}",
+                        at.duration_since(placed.sent_at)
+                            .unwrap_or_default()
+                            .as_secs_f64()
+                            * 1000.0
+                    )
+                })
+                .unwrap_or_default();
+            text.push_str(&format!(
+                "{:.3},{:.1},{settled},{}\n",
+                sent.as_secs_f64(),
+                placed.answered_in.as_secs_f64() * 1000.0,
+                window.is_some_and(|w| w.contains(placed.sent_at))
+            ));
+        }
+        std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }
     summary.outside.samples.sort();
     summary.inside.samples.sort();

@@ -48,6 +48,13 @@ impl From<ServiceError> for ApiError {
                 format!("no order with id {id}"),
                 Some("id".into()),
             ),
+            // Only the payment-result consumer meets it; never an HTTP request.
+            ServiceError::OrderNotVisibleYet(id) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "order_not_found",
+                format!("no order with id {id}"),
+                Some("id".into()),
+            ),
             ServiceError::Store(store) if store.kind() == ErrorKind::Transient => {
                 tracing::warn!(error = %store, "storage unavailable");
                 service_unavailable(

@@ -81,6 +81,9 @@ impl<R, C, G> PaymentResultHandler<R, C, G> {
 }
 
 fn service_error_to_handler(err: ServiceError) -> HandlerError {
+    if let ServiceError::OrderNotVisibleYet(_) = err {
+        return HandlerError::transient("order_not_visible_yet", err.to_string());
+    }
     match err.kind() {
         ErrorKind::Transient => HandlerError::transient("database_unavailable", err.to_string()),
         ErrorKind::Permanent => HandlerError::permanent("apply_failed", err.to_string()),
