@@ -14,7 +14,7 @@ for arg in "$@"; do [ "$arg" = --keep ] && keep=true; done
 
 # Running before we started? Then it is not ours to stop.
 was_up=false
-if [ "$(bash "$STACK" status 2>/dev/null | grep -c ': running')" = 3 ]; then was_up=true; fi
+if [ "$(bash "$STACK" status 2>&1 | grep -c ": running")" = 3 ]; then was_up=true; fi
 
 stop_stack() {
   if [ "$keep" = false ] && [ "$was_up" = false ]; then

@@ -141,6 +141,9 @@ impl Service {
             .unwrap();
         Command::new(binary)
             .args(args)
+            // `LOG_LEVEL` (set through `service_env`) decides; a caller's RUST_LOG would
+            // override it and hide the lines the tests read.
+            .env_remove("RUST_LOG")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(file.try_clone().unwrap())
@@ -220,7 +223,8 @@ pub struct World {
     pub prefix: String,
     pub orders_db: String,
     pub schema: String,
-    /// Leave the database, schema, slots and topics in place (to inspect them afterwards).
+    /// Leave the database, schema and topics in place (to inspect them afterwards); the
+    /// replication slots are dropped all the same.
     pub keep: bool,
 }
 
@@ -251,9 +255,7 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
-        if self.keep {
-            return;
-        }
+        let keep = self.keep;
         let (admin, payments, db, schema, slots) = (
             self.env.admin_database_url.clone(),
             self.env.payments_database_url.clone(),
@@ -291,6 +293,11 @@ impl Drop for World {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                if keep {
+                    // The data stays for inspection; the slots would only hold WAL back (their
+                    // relays are gone).
+                    return;
                 }
                 let _ = admin
                     .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))

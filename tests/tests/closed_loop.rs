@@ -295,6 +295,26 @@ fn lines_with_trace(log: &std::path::Path, trace: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Wait (bounded) until `service` logged a JSON line `message` carrying `trace`: some lines
+/// are written just after the state the test waited for is committed.
+async fn expect_logged(service: &e2e_tests::pipeline::Service, trace: &str, message: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let lines = lines_with_trace(&service.log, trace);
+        if lines.iter().any(|l| l["message"] == message) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} logged no JSON line {message:?} with trace_id {trace}; its lines with it: \
+             {lines:#?}\n{}",
+            service.name,
+            service.tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The headers of the record keyed `key` of type `kind` on `topic` (read from the beginning).
 async fn record_headers(
     lp: &Pipeline,
@@ -404,21 +424,11 @@ async fn one_trace_id_travels_from_post_orders_through_every_hop_and_into_every_
         contains_trace(&completed, &trace),
         "payments relay: {completed:?}"
     );
-    let expect_logged = |service: &e2e_tests::pipeline::Service, trace: &str, message: &str| {
-        let lines = lines_with_trace(&service.log, trace);
-        assert!(
-            lines.iter().any(|l| l["message"] == message),
-            "{} logged no JSON line {message:?} with trace_id {trace}; its lines with it: \
-             {lines:#?}\n{}",
-            service.name,
-            service.tail()
-        );
-    };
-    expect_logged(&lp.order_producer, &trace, "order placed");
-    expect_logged(&lp.relays[0], &trace, "event published");
-    expect_logged(&lp.processor, &trace, "payment processed");
-    expect_logged(&lp.relays[1], &trace, "event published");
-    expect_logged(&lp.order_producer, &trace, "payment result handled");
+    expect_logged(&lp.order_producer, &trace, "order placed").await;
+    expect_logged(&lp.relays[0], &trace, "event published").await;
+    expect_logged(&lp.processor, &trace, "payment processed").await;
+    expect_logged(&lp.relays[1], &trace, "event published").await;
+    expect_logged(&lp.order_producer, &trace, "payment result handled").await;
 
     // The dead-letter path: the gateway is down past the retries → dead letter → dlq-handler →
     // PaymentFailed through the payments outbox → order-producer; the same trace id throughout.
@@ -440,8 +450,8 @@ async fn one_trace_id_travels_from_post_orders_through_every_hop_and_into_every_
         !lines_with_trace(&lp.processor.log, &failed_trace).is_empty(),
         "payment-processor logged nothing with {failed_trace}"
     );
-    expect_logged(&lp.dlq_handler, &failed_trace, "dead letter handled");
-    expect_logged(&lp.order_producer, &failed_trace, "payment result handled");
+    expect_logged(&lp.dlq_handler, &failed_trace, "dead letter handled").await;
+    expect_logged(&lp.order_producer, &failed_trace, "payment result handled").await;
 }
 
 /// `make demo`'s driver, on the debug binaries with a small run: orders placed before, during

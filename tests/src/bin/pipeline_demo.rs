@@ -103,7 +103,7 @@ fn positive_rate(raw: &str) -> Result<f64, String> {
 struct Placed {
     order_id: Uuid,
     sent_at: SystemTime,
-    /// POST → 201 as the client saw it.
+    /// Scheduled send → 201.
     answered_in: Duration,
 }
 
@@ -117,6 +117,12 @@ struct OutageWindow {
 impl OutageWindow {
     fn contains(&self, at: SystemTime) -> bool {
         at >= self.from && at < self.until
+    }
+
+    /// Whether the outage touched an order sent at `sent` and settled at `settled`: placed
+    /// during it, or placed before it and still unsettled when it began.
+    fn delayed(&self, sent: SystemTime, settled: SystemTime) -> bool {
+        self.contains(sent) || (sent < self.from && settled > self.from)
     }
 }
 
@@ -157,7 +163,12 @@ async fn main() -> anyhow::Result<()> {
         pipeline.world.orders_db,
         pipeline.world.topic("").trim_end_matches('.')
     );
-    let result = run(&args, &mut pipeline).await;
+    // Ctrl-C / SIGTERM end the run through the normal path: every service stopped, the
+    // run's database, schema, slots and topics removed.
+    let result = tokio::select! {
+        result = run(&args, &mut pipeline) => result,
+        signal = interrupted() => Err(anyhow::anyhow!("interrupted by {signal}")),
+    };
     if args.keep {
         print_kept(&pipeline);
     }
@@ -167,6 +178,17 @@ async fn main() -> anyhow::Result<()> {
         bail!("{problem}");
     }
     Ok(())
+}
+
+async fn interrupted() -> &'static str {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }
 
 /// Place, disturb, wait, verify; `Ok(Some(problem))` when the run broke a promise.
@@ -334,9 +356,12 @@ async fn place_orders(
         tokio::time::sleep_until(start + interval.mul_f64(f64::from(i))).await;
         let permit = Arc::clone(&permits).acquire_owned().await?;
         let (http, api, bar) = (http.clone(), api.clone(), bar.clone());
+        // Latencies count from the order's slot in the schedule, not from when a permit came
+        // free: time queued behind slow POSTs is part of what a client would see.
+        let scheduled = first_sent + interval.mul_f64(f64::from(i));
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
-            let result = place_one(&http, &api, i).await;
+            let result = place_one(&http, &api, i, scheduled).await;
             bar.inc(1);
             result
         }));
@@ -361,12 +386,15 @@ async fn place_orders(
     })
 }
 
-async fn place_one(http: &reqwest::Client, api: &str, i: u32) -> Result<Placed, String> {
+async fn place_one(
+    http: &reqwest::Client,
+    api: &str,
+    i: u32,
+    scheduled: SystemTime,
+) -> Result<Placed, String> {
     let body = json!({"customer_id": format!("demo-customer-{}", i % 97), "currency": "EUR",
         "items": [{"sku": "SKU-RED-MUG", "quantity": 1 + i % 3, "unit_price": "12.50"},
                   {"sku": "SKU-TEA", "quantity": 1, "unit_price": "4.99"}]});
-    let sent_at = SystemTime::now();
-    let clock = Instant::now();
     let response = http
         .post(format!("{api}/orders"))
         .header("Idempotency-Key", Uuid::new_v4().to_string())
@@ -386,8 +414,10 @@ async fn place_one(http: &reqwest::Client, api: &str, i: u32) -> Result<Placed, 
         .ok_or_else(|| format!("no order_id in {text}"))?;
     Ok(Placed {
         order_id,
-        sent_at,
-        answered_in: clock.elapsed(),
+        sent_at: scheduled,
+        answered_in: SystemTime::now()
+            .duration_since(scheduled)
+            .unwrap_or_default(),
     })
 }
 
@@ -658,9 +688,10 @@ async fn summarize(
         summary.post.samples.push(placed.answered_in);
         if let Some((at, _)) = terminal.get(&placed.order_id) {
             let latency = at.duration_since(placed.sent_at).unwrap_or_default();
-            match window {
-                Some(w) if w.contains(placed.sent_at) => summary.inside.samples.push(latency),
-                _ => summary.outside.samples.push(latency),
+            if window.is_some_and(|w| w.delayed(placed.sent_at, *at)) {
+                summary.inside.samples.push(latency);
+            } else {
+                summary.outside.samples.push(latency);
             }
             last_settled = Some(last_settled.map_or(*at, |l| l.max(*at)));
         }
@@ -672,6 +703,7 @@ async fn summarize(
                 .sent_at
                 .duration_since(placement.first_sent)
                 .unwrap_or_default();
+            let settled_at = terminal.get(&placed.order_id).map(|(at, _)| *at);
             let settled = terminal
                 .get(&placed.order_id)
                 .map(|(at, _)| {
@@ -688,7 +720,7 @@ async fn summarize(
                 "{:.3},{:.1},{settled},{}\n",
                 sent.as_secs_f64(),
                 placed.answered_in.as_secs_f64() * 1000.0,
-                window.is_some_and(|w| w.contains(placed.sent_at))
+                window.is_some_and(|w| settled_at.is_none_or(|at| w.delayed(placed.sent_at, at)))
             ));
         }
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
@@ -808,7 +840,7 @@ impl Summary {
             "   throughput: {} orders placed in {:.1} s ({:.0} orders/s, asked {}); {}",
             self.orders,
             self.placement_seconds,
-            self.orders as f64 / self.placement_seconds.max(1e-9),
+            self.orders.saturating_sub(1) as f64 / self.placement_seconds.max(1e-9),
             args.rate,
             match self.settle_seconds {
                 Some(s) => format!(
@@ -985,5 +1017,10 @@ mod tests {
         assert!(w.contains(from + Duration::from_secs(4)));
         assert!(!w.contains(from + Duration::from_secs(5)));
         assert!(!w.contains(from - Duration::from_millis(1)));
+        // Placed before, settled after it began: delayed by it too.
+        let before = from - Duration::from_secs(1);
+        assert!(w.delayed(before, from + Duration::from_secs(6)));
+        assert!(!w.delayed(before, from - Duration::from_millis(500)));
+        assert!(!w.delayed(from + Duration::from_secs(5), from + Duration::from_secs(6)));
     }
 }

@@ -80,6 +80,21 @@ impl Outcome {
     }
 }
 
+/// The span every line about one record is logged in: its position and the trace id of its
+/// `traceparent` header.
+fn record_span(record: &ConsumedRecord) -> tracing::Span {
+    tracing::info_span!(
+        "record",
+        topic = %record.topic,
+        partition = record.partition,
+        offset = record.offset,
+        trace_id = record
+            .header(TRACEPARENT)
+            .and_then(trace_id)
+            .unwrap_or_default(),
+    )
+}
+
 /// Metric names under one prefix.
 #[derive(Debug, Clone)]
 pub(crate) struct Metrics {
@@ -255,16 +270,7 @@ impl<H: KeyedHandler> Processor<H> {
     /// Runs in a `record` span (topic, partition, offset and the `traceparent` header's
     /// `trace_id`), so every line the handler and the runtime log for it carries the trace id.
     pub(crate) async fn process(&self, record: &ConsumedRecord, cancel: &TaskCancel) -> bool {
-        let span = tracing::info_span!(
-            "record",
-            topic = %record.topic,
-            partition = record.partition,
-            offset = record.offset,
-            trace_id = record
-                .header(TRACEPARENT)
-                .and_then(trace_id)
-                .unwrap_or_default(),
-        );
+        let span = record_span(record);
         let result = async {
             let result = self.process_record(record, cancel).await;
             if let Ok(outcome) = &result {
@@ -569,7 +575,11 @@ impl<H: KeyedHandler> Processor<H> {
                 .await?;
                 continue;
             }
-            let mut result = self.call_handler(&parked, &delivery).await;
+            // Its own span: the parked record's trace id, not the owner's.
+            let mut result = self
+                .call_handler(&parked, &delivery)
+                .instrument(record_span(&parked))
+                .await;
             let mut delays = in_place_backoff();
             let outcome = loop {
                 let error = match result {
@@ -582,7 +592,10 @@ impl<H: KeyedHandler> Processor<H> {
                 {
                     RetryDecision::RetryInPlace => {
                         pause(&mut delays, cancel).await?;
-                        result = self.call_handler(&parked, &delivery).await;
+                        result = self
+                            .call_handler(&parked, &delivery)
+                            .instrument(record_span(&parked))
+                            .await;
                     }
                     RetryDecision::DeadLetter { reason } => {
                         self.dead_letter(&parked, &delivery, &error, reason, cancel)
