@@ -1,6 +1,8 @@
 //! End-to-end tests of the relay binary against the local stack (Postgres + Kafka, `make up`).
 //! Each test uses its own database, slot, publication and topics, and cleans up after itself.
 
+#[path = "../../tests/java/java_partitioner.rs"]
+mod java_partitioner;
 mod support;
 
 use std::collections::{HashMap, HashSet};
@@ -647,5 +649,54 @@ async fn relay_started_before_its_outbox_table_waits_for_it_then_relays() {
     assert!(relay.log_text().contains("outbox table found"));
     relay.sigterm();
     assert_eq!(relay.wait_exit(Duration::from_secs(30)).await, 0);
+    db.cleanup().await;
+}
+
+/// Debezium runs on Kafka Connect, whose Java producer partitions keys with murmur2; librdkafka
+/// defaults to CRC32. The relay defaults to `murmur2_random`, so a team switching from Debezium
+/// mid-stream keeps every order's events on one partition: checked against Kafka's own Java code
+/// for 500 distinct keys on 6 partitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_land_on_the_partition_the_java_client_and_debezium_choose() {
+    let db = TestDb::create().await;
+    db.create_topics(&["order"], &[], 6).await;
+    let mut relay = RelayProcess::spawn(&db, &[]);
+    relay.wait_ready(Duration::from_secs(30)).await;
+    db.insert_rows("order", 0, 500, 500).await;
+    let mut reader = TopicReader::new(&[db.topic("order")]);
+    assert!(
+        reader
+            .read_until(Duration::from_secs(60), |r| r.len() >= 500)
+            .await,
+        "only {} of 500 records arrived:\n{}",
+        reader.received.len(),
+        relay.log_text()
+    );
+    let keys: Vec<String> = reader
+        .received
+        .iter()
+        .map(|r| r.key.clone().expect("keyed"))
+        .collect();
+    let java = java_partitioner::java_partitions(&keys, 6);
+    let differing: Vec<String> = reader
+        .received
+        .iter()
+        .filter_map(|r| {
+            let key = r.key.clone().expect("keyed");
+            (java.get(&key) != Some(&r.partition))
+                .then(|| format!("{key}: relay {} java {:?}", r.partition, java.get(&key)))
+        })
+        .collect();
+    assert!(
+        differing.is_empty(),
+        "{} of 500 on another partition than Java's: {:?}",
+        differing.len(),
+        &differing[..differing.len().min(5)]
+    );
+    // Not trivially equal: the keys spread over every partition.
+    let used: HashSet<i32> = reader.received.iter().map(|r| r.partition).collect();
+    assert_eq!(used.len(), 6, "{used:?}");
+    relay.sigterm();
+    relay.wait_exit(Duration::from_secs(30)).await;
     db.cleanup().await;
 }

@@ -32,11 +32,16 @@ impl std::fmt::Debug for KafkaSink {
 }
 
 /// See the module doc.
-const PRODUCER_DEFAULTS: [(&str, &str); 4] = [
+const PRODUCER_DEFAULTS: [(&str, &str); 5] = [
     ("enable.idempotence", "true"),
     ("acks", "all"),
     ("linger.ms", "0"),
     ("message.timeout.ms", "0"),
+    // The Java client's (Kafka Connect's, Debezium's) key hashing, not librdkafka's CRC32.
+    (
+        eventing::kafka::JAVA_COMPATIBLE_PARTITIONER.0,
+        eventing::kafka::JAVA_COMPATIBLE_PARTITIONER.1,
+    ),
 ];
 
 impl KafkaSink {

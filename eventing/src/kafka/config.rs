@@ -47,7 +47,8 @@ impl KafkaArgs {
         config
     }
 
-    /// Producer defaults for "nothing lost, nothing doubled by retries": idempotence, acks=all.
+    /// Producer defaults for "nothing lost, nothing doubled by retries": idempotence, acks=all;
+    /// keyed records partitioned like the Java client ([`JAVA_COMPATIBLE_PARTITIONER`]).
     /// `linger.ms=0`: no fixed timer on the hot path — an idle producer sends at once, a busy one
     /// batches whatever queued up while its previous requests were in flight.
     pub fn safe_producer_config(&self) -> ClientConfig {
@@ -56,9 +57,16 @@ impl KafkaArgs {
             ("acks", "all"),
             ("message.timeout.ms", "30000"),
             ("linger.ms", "0"),
+            JAVA_COMPATIBLE_PARTITIONER,
         ])
     }
 }
+
+/// `partitioner=murmur2_random`: a keyed record goes where the Java client (Kafka Connect,
+/// Debezium, Kafka Streams) would put it — murmur2 of the key — instead of librdkafka's default
+/// CRC32, so records keyed by one order share a partition whichever producer wrote them. Keyless
+/// records are spread at random. Overridable with `--kafka-option partitioner=...`.
+pub const JAVA_COMPATIBLE_PARTITIONER: (&str, &str) = ("partitioner", "murmur2_random");
 
 #[cfg(test)]
 mod tests {

@@ -9,5 +9,5 @@ mod consumer;
 pub mod keyed;
 
 pub use admin::{create_topic, topic_exists};
-pub use config::KafkaArgs;
+pub use config::{JAVA_COMPATIBLE_PARTITIONER, KafkaArgs};
 pub use consumer::{ConsumedRecord, HandlerError};

@@ -317,9 +317,10 @@ impl Bars {
         }
     }
 
-    /// A line that stays, above the bars (printed as is without bars).
+    /// A line that stays, above the bars (printed as is without bars: `--no-progress`, or
+    /// stdout not a terminal, where indicatif draws nothing).
     fn say(&self, line: String, hidden: bool) {
-        if hidden {
+        if hidden || self.status.is_hidden() {
             println!("{line}");
         } else {
             self.status.println(line);
