@@ -31,7 +31,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(
         listen_addr = %config.listen_addr,
         database = %redact_url(&config.database_url),
-        schema_registry = %config.schema_registry_url,
+        schema_registry = %service_kit::redact_url(&config.schema_registry_url),
         kafka = %config.kafka.kafka_bootstrap_servers,
         consumer_enabled = !config.disable_consumer,
         "starting order-producer"

@@ -29,18 +29,138 @@ pub fn init_tracing(format: LogFormat, default_filter: &str) {
     };
 }
 
-/// A URL with its password replaced by `***`, for logs.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return url.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
+/// A connection string with every secret replaced by `***`, for logs and error messages:
+/// - a URL's password (`scheme://user:secret@host/...`, the last `@` before the query
+///   separates it, so an unencoded `@` or `/` in the password is still hidden);
+/// - URL query parameters whose name says secret (`?password=`, `sslpassword=`, `token=`, …);
+/// - `key=value` connection strings (libpq style, values optionally single-quoted):
+///   `host=db password='s e c' user=u` → `host=db password=*** user=u`.
+pub fn redact_url(raw: &str) -> String {
+    match raw.split_once("://") {
+        Some((scheme, rest)) => {
+            let (before_query, query) = match rest.split_once('?') {
+                Some((b, q)) => (b, Some(q)),
+                None => (rest, None),
+            };
+            let authority_and_path = match before_query.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _password)) => format!("{user}:***@{host}"),
+                    None => before_query.to_string(),
+                },
+                None => before_query.to_string(),
+            };
+            let query = query.map(|q| {
+                q.split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((name, _)) if is_secret_name(name) => format!("{name}=***"),
+                        _ => pair.to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&")
+            });
+            match query {
+                Some(q) => format!("{scheme}://{authority_and_path}?{q}"),
+                None => format!("{scheme}://{authority_and_path}"),
+            }
+        }
+        None if raw.contains('=') => redact_key_values(raw),
+        None => raw.to_string(),
     }
+}
+
+/// Whether a parameter name names a secret (case-insensitive).
+fn is_secret_name(name: &str) -> bool {
+    let name = name.trim().to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "api_key",
+        "apikey",
+        "user.info",
+        "userinfo",
+    ]
+    .iter()
+    .any(|word| name.contains(word))
+        || name == "pwd"
+}
+
+/// `key=value` pairs separated by whitespace; a value may be single-quoted (with `\'` and
+/// `\\` escapes) and contain spaces. Secret values become `***`; the rest is kept as written.
+fn redact_key_values(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            out.push(c);
+            chars.next();
+            continue;
+        }
+        // A key, then optional spaces, `=`, optional spaces, a value.
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c.is_whitespace() {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        out.push_str(&key);
+        let mut gap = String::new();
+        while let Some(&c) = chars.peek() {
+            if !c.is_whitespace() {
+                break;
+            }
+            gap.push(c);
+            chars.next();
+        }
+        if chars.peek() != Some(&'=') {
+            out.push_str(&gap);
+            continue;
+        }
+        chars.next();
+        out.push_str(&gap);
+        out.push('=');
+        while let Some(&c) = chars.peek() {
+            if !c.is_whitespace() {
+                break;
+            }
+            out.push(c);
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'\'') {
+            value.push('\'');
+            chars.next();
+            while let Some(c) = chars.next() {
+                value.push(c);
+                match c {
+                    '\\' => {
+                        if let Some(escaped) = chars.next() {
+                            value.push(escaped);
+                        }
+                    }
+                    '\'' => break,
+                    _ => {}
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        if is_secret_name(&key) {
+            out.push_str("***");
+        } else {
+            out.push_str(&value);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -55,5 +175,46 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact_url("127.0.0.1:9092"), "127.0.0.1:9092");
+    }
+
+    #[test]
+    fn passwords_in_queries_and_key_value_strings_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://h/db?user=u&password=s3cret&sslmode=require"),
+            "postgres://h/db?user=u&password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p@ss/w@rd@h:5432/db?sslpassword=k"),
+            "postgres://u:***@h:5432/db?sslpassword=***"
+        );
+        assert_eq!(
+            redact_url("host=db user=u password=s3cret dbname=orders"),
+            "host=db user=u password=*** dbname=orders"
+        );
+        assert_eq!(
+            redact_url("host=db password = 'a b\\' c' port=5432"),
+            "host=db password = *** port=5432"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:8081/apis/ccompat/v7"),
+            "http://127.0.0.1:8081/apis/ccompat/v7"
+        );
+    }
+
+    proptest::proptest! {
+        /// Whatever the password (URL-safe or not), it is not in the redacted text.
+        #[test]
+        fn a_password_never_survives(password in "[A-Za-z0-9!#$%^*()_+/@:~.-]{6,24}") {
+            let forms = [
+                format!("postgres://user:{password}@db.example:5432/orders"),
+                format!("postgres://db.example/orders?password={password}"),
+                format!("host=db.example user=user password={password} dbname=orders"),
+                format!("host=db.example password='{password}' dbname=orders"),
+            ];
+            for form in forms {
+                let redacted = redact_url(&form);
+                proptest::prop_assert!(!redacted.contains(&password), "{form} -> {redacted}");
+            }
+        }
     }
 }
