@@ -2,8 +2,8 @@
 
 use rdkafka::ClientConfig;
 
-/// Kafka connection flags shared by every binary.
-#[derive(Debug, Clone, clap::Args)]
+/// Kafka connection flags shared by every binary. `Debug` hides secret options' values.
+#[derive(Clone, clap::Args)]
 pub struct KafkaArgs {
     /// Kafka bootstrap servers (host:port,...).
     #[arg(
@@ -16,6 +16,36 @@ pub struct KafkaArgs {
     /// (e.g. `--kafka-option security.protocol=SASL_SSL`). Env: comma-separated list.
     #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_option)]
     pub kafka_options: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for KafkaArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options: Vec<String> = self
+            .kafka_options
+            .iter()
+            .map(|(key, value)| {
+                if is_secret_option(key) {
+                    format!("{key}=***")
+                } else {
+                    format!("{key}={value}")
+                }
+            })
+            .collect();
+        f.debug_struct("KafkaArgs")
+            .field("kafka_bootstrap_servers", &self.kafka_bootstrap_servers)
+            .field("kafka_options", &options)
+            .finish()
+    }
+}
+
+/// librdkafka options whose values are secrets (passwords, private keys, OAuth settings).
+fn is_secret_option(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.contains("password")
+        || key.contains("secret")
+        || key == "ssl.key.pem"
+        || key == "ssl_key"
+        || key.starts_with("sasl.oauthbearer.config")
 }
 
 fn parse_option(raw: &str) -> Result<(String, String), String> {
@@ -92,6 +122,24 @@ mod tests {
         assert_eq!(config.get("acks"), Some("1"));
         assert_eq!(config.get("client.id"), Some("me"));
         assert_eq!(config.get("enable.idempotence"), Some("true"));
+    }
+
+    #[test]
+    fn debug_hides_secret_options() {
+        let cli = Cli::parse_from([
+            "x",
+            "--kafka-option",
+            "sasl.password=hunter2-secret",
+            "--kafka-option",
+            "ssl.key.password=k3y-pass",
+            "--kafka-option",
+            "sasl.username=alice",
+        ]);
+        let debug = format!("{:?}", cli.kafka);
+        assert!(!debug.contains("hunter2-secret"), "{debug}");
+        assert!(!debug.contains("k3y-pass"), "{debug}");
+        assert!(debug.contains("sasl.password=***"), "{debug}");
+        assert!(debug.contains("sasl.username=alice"), "{debug}");
     }
 
     #[test]
