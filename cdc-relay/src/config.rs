@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use eventing::kafka::KafkaArgs;
-use service_kit::LogArgs;
+use service_kit::{HttpServerArgs, LogArgs};
 
 use crate::application::{BadRowPolicy, RelaySettings};
 use crate::domain::outbox_routing::{
@@ -81,6 +81,8 @@ pub struct RelayArgs {
     pub shutdown_timeout: Duration,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub http: HttpServerArgs,
     #[command(flatten)]
     pub log: LogArgs,
 }

@@ -69,6 +69,7 @@ async fn main() -> anyhow::Result<()> {
     let ops = tokio::spawn(serve(
         args.ops_addr,
         ops_router(metrics, readiness),
+        args.http.clone(),
         ops_cancel.clone(),
     ));
 

@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use eventing::kafka::KafkaArgs;
 use eventing::kafka::keyed::KeyedConsumerArgs;
-use service_kit::LogArgs;
+use service_kit::{HttpServerArgs, LogArgs};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -64,6 +64,8 @@ pub struct Config {
     pub consumer: KeyedConsumerArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub http: HttpServerArgs,
     #[command(flatten)]
     pub log: LogArgs,
 }

@@ -148,7 +148,12 @@ async fn serve_dead_letters(config: Config) -> anyhow::Result<()> {
     let status = consumer.status();
 
     let ops = ops_router(metrics, readiness(pool, status));
-    let ops_task = tokio::spawn(serve(config.ops_addr, ops, cancel.clone()));
+    let ops_task = tokio::spawn(serve(
+        config.ops_addr,
+        ops,
+        config.http.clone(),
+        cancel.clone(),
+    ));
     let outcome = consumer.run(cancel.clone()).await;
     cancel.cancel();
     ops_task

@@ -6,7 +6,7 @@ use crate::infrastructure::idempotency_cleanup::IdempotencyCleanupSettings;
 use clap::Parser;
 use eventing::kafka::KafkaArgs;
 use eventing::kafka::keyed::KeyedConsumerArgs;
-use service_kit::LogArgs;
+use service_kit::{HttpServerArgs, LogArgs};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -133,6 +133,8 @@ pub struct Config {
     )]
     pub unknown_order_grace: std::time::Duration,
 
+    #[command(flatten)]
+    pub http: HttpServerArgs,
     #[command(flatten)]
     pub log: LogArgs,
 }

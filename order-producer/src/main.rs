@@ -95,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
         database_readiness(service),
         config.max_body_bytes,
     );
-    serve(config.listen_addr, app, cancel.clone())
+    serve(config.listen_addr, app, config.http.clone(), cancel.clone())
         .await
         .with_context(|| format!("HTTP server on {}", config.listen_addr))?;
     cancel.cancel();

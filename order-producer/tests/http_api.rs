@@ -50,7 +50,7 @@ async fn post_creates_order_and_get_shows_it_with_history() {
 
     let missing = send(&app, get(&format!("/orders/{}", uuid::Uuid::new_v4()))).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
-    assert_eq!(missing.body["error"]["code"], "order_not_found");
+    assert_eq!(missing.body["code"], "order_not_found");
     db.drop_schema().await;
 }
 
@@ -91,9 +91,9 @@ async fn idempotency_key_replays_first_response_and_rejects_other_body() {
         post_json("/orders", other.to_string(), &[("idempotency-key", &key)]),
     )
     .await;
-    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(reused.body["error"]["code"], "idempotency_key_reused");
-    assert_eq!(reused.body["error"]["field"], "Idempotency-Key");
+    assert_eq!(reused.status, StatusCode::CONFLICT);
+    assert_eq!(reused.body["code"], "idempotency_key_reused");
+    assert_eq!(reused.body["field"], "Idempotency-Key");
     assert_eq!(db.count("orders").await, 1);
     assert_eq!(db.count("idempotency_keys").await, 1);
     db.drop_schema().await;
@@ -122,6 +122,73 @@ async fn concurrent_requests_with_one_idempotency_key_create_one_order() {
     assert_eq!(ids.len(), 1);
     assert_eq!(db.count("orders").await, 1);
     db.drop_schema().await;
+}
+
+#[tokio::test]
+async fn amounts_are_stored_exactly_in_the_currency_minor_unit() {
+    let db = TestDb::new().await;
+    let app = app_for(service_on(db.pool.clone()).await);
+    // (currency, unit price sent, quantity, unit price shown, total shown, stored numeric(19,4))
+    let cases = [
+        ("EUR", "1.00000", 3, "1.00", "3.00", "1.0000"),
+        ("EUR", "19.990", 2, "19.99", "39.98", "19.9900"),
+        ("JPY", "1500", 2, "1500", "3000", "1500.0000"),
+        ("JPY", "7.000", 1, "7", "7", "7.0000"),
+        ("KWD", "0.125", 4, "0.125", "0.500", "0.1250"),
+        ("CLF", "0.0001", 1, "0.0001", "0.0001", "0.0001"),
+    ];
+    for (currency, sent, quantity, shown, total, stored) in cases {
+        let body = json!({"customer_id": "c-exact", "currency": currency,
+            "items": [{"sku": "S", "quantity": quantity, "unit_price": sent}]});
+        let created = send(&app, post_json("/orders", body.to_string(), &[])).await;
+        assert_eq!(
+            created.status,
+            StatusCode::CREATED,
+            "{sent}: {}",
+            created.text
+        );
+        assert_eq!(created.body["total_amount"], total, "{currency} {sent}");
+        let id = created.body["order_id"].as_str().expect("id").to_string();
+        let fetched = send(&app, get(&format!("/orders/{id}"))).await;
+        assert_eq!(
+            fetched.body["items"][0]["unit_price"], shown,
+            "{currency} {sent}"
+        );
+        assert_eq!(fetched.body["total_amount"], total, "{currency} {sent}");
+        let row = db
+            .client
+            .query_one(
+                "SELECT unit_price::text FROM order_items WHERE order_id = $1",
+                &[&uuid::Uuid::parse_str(&id).expect("uuid")],
+            )
+            .await
+            .expect("the line is stored");
+        assert_eq!(row.get::<_, String>(0), stored, "{currency} {sent}");
+    }
+    db.drop_schema().await;
+}
+
+/// An RFC 9457 problem: its media type and members.
+fn assert_problem(reply: &Reply, status: u16) {
+    assert_eq!(
+        reply.headers["content-type"], "application/problem+json",
+        "{}",
+        reply.text
+    );
+    assert_eq!(reply.body["type"], "about:blank", "{}", reply.text);
+    assert_eq!(reply.body["status"], status, "{}", reply.text);
+    assert!(reply.body["title"].is_string(), "{}", reply.text);
+    assert!(
+        reply.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{}",
+        reply.text
+    );
+    assert!(reply.body["code"].is_string(), "{}", reply.text);
+    assert!(
+        reply.body.get("field").is_some(),
+        "field is present (null when not about one field): {}",
+        reply.text
+    );
 }
 
 /// (case, body, content type, expected status, expected code, expected field)
@@ -344,6 +411,41 @@ async fn bad_input_gets_a_json_4xx_naming_the_field_and_writes_nothing() {
             Some("items[0].unit_price"),
         ),
         (
+            "more digits than a decimal holds (was rounded to 0.0001)",
+            with(|b| b["items"][0]["unit_price"] = json!("0.00009999999999999999999999999999")),
+            "application/json",
+            422,
+            "too_many_decimal_places",
+            Some("items[0].unit_price"),
+        ),
+        (
+            "three decimals in EUR",
+            with(|b| b["items"][1]["unit_price"] = json!("0.505")),
+            "application/json",
+            422,
+            "too_many_decimal_places",
+            Some("items[1].unit_price"),
+        ),
+        (
+            "decimals in JPY",
+            with(|b| {
+                b["currency"] = json!("JPY");
+                b["items"][0]["unit_price"] = json!("1500.5");
+            }),
+            "application/json",
+            422,
+            "too_many_decimal_places",
+            Some("items[0].unit_price"),
+        ),
+        (
+            "leading zero",
+            with(|b| b["items"][0]["unit_price"] = json!("019.99")),
+            "application/json",
+            422,
+            "invalid_decimal",
+            Some("items[0].unit_price"),
+        ),
+        (
             "price not a number",
             with(|b| b["items"][0]["unit_price"] = json!("ten")),
             "application/json",
@@ -447,6 +549,14 @@ async fn bad_input_gets_a_json_4xx_naming_the_field_and_writes_nothing() {
             "unsupported_media_type",
             Some("Content-Type"),
         ),
+        (
+            "UTF-16 declared (would be misread as UTF-8)",
+            order_json("c").to_string(),
+            "application/json; charset=utf-16",
+            415,
+            "unsupported_charset",
+            Some("Content-Type"),
+        ),
     ];
     for (case, body, content_type, status, code, field) in cases {
         let request = Request::post("/orders")
@@ -455,17 +565,16 @@ async fn bad_input_gets_a_json_4xx_naming_the_field_and_writes_nothing() {
             .expect("valid request");
         let reply = send(&app, request).await;
         assert_eq!(reply.status.as_u16(), status, "{case}: {}", reply.text);
-        assert_eq!(reply.body["error"]["code"], code, "{case}: {}", reply.text);
+        assert_problem(&reply, status);
+        assert_eq!(reply.body["code"], code, "{case}: {}", reply.text);
         assert_eq!(
-            reply.body["error"]["field"].as_str(),
+            reply.body["field"].as_str(),
             field,
             "{case}: {}",
             reply.text
         );
         assert!(
-            reply.body["error"]["message"]
-                .as_str()
-                .is_some_and(|m| !m.is_empty()),
+            reply.body["detail"].as_str().is_some_and(|m| !m.is_empty()),
             "{case}"
         );
     }
@@ -486,7 +595,7 @@ async fn bad_input_gets_a_json_4xx_naming_the_field_and_writes_nothing() {
     )
     .await;
     assert_eq!(
-        (bad_key.status, bad_key.body["error"]["field"].as_str()),
+        (bad_key.status, bad_key.body["field"].as_str()),
         (StatusCode::BAD_REQUEST, Some("Idempotency-Key"))
     );
 
@@ -495,6 +604,9 @@ async fn bad_input_gets_a_json_4xx_naming_the_field_and_writes_nothing() {
         "/orders/123",
         "/orders/%00%ff",
         "/orders/01a2109a-1396-7347-ab34-5256536c169",
+        "/orders/01a2109a13967347ab345256536c1690",
+        "/orders/%7B01a2109a-1396-7347-ab34-5256536c1690%7D",
+        "/orders/urn:uuid:01a2109a-1396-7347-ab34-5256536c1690",
     ] {
         let reply = send(&app, get(path)).await;
         assert_eq!(
@@ -503,15 +615,13 @@ async fn bad_input_gets_a_json_4xx_naming_the_field_and_writes_nothing() {
             "{path}: {}",
             reply.text
         );
-        assert_eq!(reply.body["error"]["code"], "invalid_order_id", "{path}");
-        assert_eq!(reply.body["error"]["field"], "id", "{path}");
+        assert_eq!(reply.body["code"], "invalid_order_id", "{path}");
+        assert_eq!(reply.body["field"], "id", "{path}");
     }
     let unknown_route = send(&app, get("/nope")).await;
+    assert_problem(&unknown_route, 404);
     assert_eq!(
-        (
-            unknown_route.status,
-            unknown_route.body["error"]["code"].as_str()
-        ),
+        (unknown_route.status, unknown_route.body["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("route_not_found"))
     );
     let wrong_method = send(
@@ -522,7 +632,16 @@ async fn bad_input_gets_a_json_4xx_naming_the_field_and_writes_nothing() {
     )
     .await;
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(wrong_method.body["error"]["code"], "method_not_allowed");
+    assert_problem(&wrong_method, 405);
+    assert_eq!(wrong_method.body["code"], "method_not_allowed");
+    assert_eq!(
+        wrong_method
+            .headers
+            .get("allow")
+            .map(|v| v.to_str().unwrap_or("")),
+        Some("POST"),
+        "a 405 says which methods the route has"
+    );
 
     for table in [
         "orders",
@@ -586,10 +705,7 @@ async fn openapi_document_matches_the_routes() {
             .body(Body::from("{}"))
             .expect("valid request");
         let reply = send(&app, request).await;
-        assert_ne!(
-            reply.body["error"]["code"], "route_not_found",
-            "{method} {path}"
-        );
+        assert_ne!(reply.body["code"], "route_not_found", "{method} {path}");
         assert_ne!(
             reply.status,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -665,10 +781,13 @@ async fn database_outage_gives_503_json_and_the_service_recovers_by_itself() {
         "{}",
         down.text
     );
-    assert_eq!(down.body["error"]["code"], "service_unavailable");
+    assert_problem(&down, 503);
+    assert_eq!(down.body["code"], "service_unavailable");
     assert!(down.headers.contains_key("retry-after"));
     let unready = send(&app, get("/readyz")).await;
     assert_eq!(unready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_problem(&unready, 503);
+    assert_eq!(unready.body["code"], "not_ready");
     let get_down = send(
         &app,
         get(&format!(

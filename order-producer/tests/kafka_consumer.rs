@@ -46,7 +46,12 @@ async fn framed_payment_completed_on_kafka_marks_the_order_paid() {
         lines: vec![OrderLine {
             sku: Sku::parse("sku", "SKU-1").expect("valid"),
             quantity: Quantity::new("quantity", 3).expect("valid"),
-            unit_price: UnitPrice::parse("unit_price", "7.25").expect("valid"),
+            unit_price: UnitPrice::parse(
+                "unit_price",
+                "7.25",
+                Currency::parse("currency", "EUR").expect("active"),
+            )
+            .expect("valid"),
         }],
     };
     let order = service

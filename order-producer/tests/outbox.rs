@@ -54,7 +54,12 @@ fn command() -> PlaceOrderCommand {
         lines: vec![OrderLine {
             sku: Sku::parse("sku", "SKU-1").expect("valid"),
             quantity: Quantity::new("quantity", 1).expect("valid"),
-            unit_price: UnitPrice::parse("unit_price", "9.99").expect("valid"),
+            unit_price: UnitPrice::parse(
+                "unit_price",
+                "9.99",
+                Currency::parse("currency", "EUR").expect("active"),
+            )
+            .expect("valid"),
         }],
     }
 }

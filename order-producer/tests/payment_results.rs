@@ -22,7 +22,12 @@ fn command() -> PlaceOrderCommand {
         lines: vec![OrderLine {
             sku: Sku::parse("sku", "SKU-1").expect("valid"),
             quantity: Quantity::new("quantity", 2).expect("valid"),
-            unit_price: UnitPrice::parse("unit_price", "12.50").expect("valid"),
+            unit_price: UnitPrice::parse(
+                "unit_price",
+                "12.50",
+                Currency::parse("currency", "EUR").expect("active"),
+            )
+            .expect("valid"),
         }],
     }
 }

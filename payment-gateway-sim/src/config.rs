@@ -3,7 +3,7 @@
 
 use crate::domain::{Behaviour, Rate};
 use crate::infrastructure::postgres::SynchronousCommit;
-use crate::ops::LogArgs;
+use crate::ops::{HttpServerArgs, LogArgs};
 use clap::Parser;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -129,6 +129,8 @@ pub struct Config {
     #[arg(long, env = "PAYMENT_GATEWAY_SIM_OUTAGE")]
     pub outage: bool,
 
+    #[command(flatten)]
+    pub http: HttpServerArgs,
     #[command(flatten)]
     pub log: LogArgs,
 }

@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
     serve(
         config.listen_addr,
         app(AppState { service }, metrics),
+        config.http.clone(),
         cancel.clone(),
     )
     .await

@@ -2,7 +2,8 @@
 //! `/healthz` `/readyz` `/metrics`), so moving that runtime to another crate is a change here.
 
 pub use service_kit::{
-    LogArgs, ReadinessCheck, install_metrics, ops_router, redact_url, serve, shutdown_token,
+    HttpServerArgs, LogArgs, ReadinessCheck, install_metrics, ops_router, redact_url, serve,
+    shutdown_token,
 };
 
 use crate::application::{GatewayService, Ledger};

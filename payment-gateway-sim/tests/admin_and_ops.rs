@@ -46,7 +46,7 @@ async fn bad_patches_are_400_naming_the_field_and_change_nothing() {
     ] {
         let answer = gateway.patch_behaviour(patch.clone()).await;
         assert_eq!(answer.status, 400, "{patch}: {:?}", answer.body);
-        assert_eq!(answer.body["error"]["field"], field, "{patch}");
+        assert_eq!(answer.body["field"], field, "{patch}");
     }
     let current = gateway
         .send(gateway.http.get(gateway.url("/admin/behaviour")))
@@ -94,7 +94,7 @@ async fn ledger_queries_validate_their_parameters() {
             .send(gateway.http.get(gateway.url(&format!("/v1/ledger{query}"))))
             .await;
         assert_eq!(answer.status, 400, "{query}: {:?}", answer.body);
-        assert!(answer.body["error"]["code"].is_string());
+        assert!(answer.body["code"].is_string());
     }
     let unknown = gateway
         .send(gateway.http.get(gateway.url("/v2/nothing")))
@@ -146,7 +146,7 @@ async fn an_unreachable_database_answers_503_json_with_retry_after() {
     let body = charge_body(Uuid::new_v4(), "cust-db-down", "1.00");
     let answer = gateway.charge(&unique_key(), &body).await;
     assert_eq!(answer.status, 503, "{:?}", answer.body);
-    assert_eq!(answer.body["error"]["code"], "ledger_unavailable");
+    assert_eq!(answer.body["code"], "ledger_unavailable");
     assert_eq!(answer.retry_after.as_deref(), Some("1"));
     let ready = gateway.send(gateway.http.get(gateway.url("/readyz"))).await;
     assert_eq!(ready.status, 503);

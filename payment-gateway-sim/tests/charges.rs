@@ -64,8 +64,13 @@ async fn the_same_key_with_another_amount_is_refused_and_charges_nothing_more() 
         .charge(&key, &charge_body(order, "cust-1", "10.01"))
         .await;
     assert_eq!(reused.status, 409, "{:?}", reused.body);
-    assert_eq!(reused.body["error"]["code"], "idempotency_key_reused");
-    assert_eq!(reused.body["error"]["field"], "Idempotency-Key");
+    assert_eq!(
+        reused.content_type.as_deref(),
+        Some("application/problem+json")
+    );
+    assert_eq!(reused.body["status"], 409);
+    assert_eq!(reused.body["code"], "idempotency_key_reused");
+    assert_eq!(reused.body["field"], "Idempotency-Key");
 
     // The same value written differently is the same charge.
     let same_value = gateway
@@ -141,7 +146,7 @@ async fn an_outage_switched_on_at_run_time_records_nothing_until_switched_off() 
     let body = charge_body(order, "cust-outage", "1.00");
     let refused = gateway.charge(&key, &body).await;
     assert_eq!(refused.status, 503, "{:?}", refused.body);
-    assert_eq!(refused.body["error"]["code"], "gateway_outage");
+    assert_eq!(refused.body["code"], "gateway_outage");
     assert_eq!(refused.retry_after.as_deref(), Some("1"));
     assert!(gateway.ledger_of_order(order).await.is_empty());
 
@@ -163,7 +168,7 @@ async fn a_test_unavailable_customer_gets_503_and_nothing_is_recorded() {
         )
         .await;
     assert_eq!(answer.status, 503);
-    assert_eq!(answer.body["error"]["code"], "gateway_unavailable");
+    assert_eq!(answer.body["code"], "gateway_unavailable");
     assert_eq!(answer.retry_after.as_deref(), Some("1"));
     assert!(gateway.ledger_of_order(order).await.is_empty());
 }
@@ -249,19 +254,19 @@ async fn invalid_charges_are_4xx_json_naming_the_field() {
     for (body, field, code) in cases {
         let answer = gateway.charge(&unique_key(), &body).await;
         assert_eq!(answer.status, 400, "{body}: {:?}", answer.body);
-        assert_eq!(answer.body["error"]["field"], field, "{body}");
-        assert_eq!(answer.body["error"]["code"], code, "{body}");
+        assert_eq!(answer.body["field"], field, "{body}");
+        assert_eq!(answer.body["code"], code, "{body}");
     }
 
     let missing_key = gateway
         .send(gateway.http.post(gateway.url("/v1/charges")).json(&valid))
         .await;
     assert_eq!(missing_key.status, 400);
-    assert_eq!(missing_key.body["error"]["field"], "Idempotency-Key");
+    assert_eq!(missing_key.body["field"], "Idempotency-Key");
 
     let too_long_key = gateway.charge(&"k".repeat(256), &valid).await;
     assert_eq!(too_long_key.status, 400);
-    assert_eq!(too_long_key.body["error"]["field"], "Idempotency-Key");
+    assert_eq!(too_long_key.body["field"], "Idempotency-Key");
 
     let malformed = gateway
         .send(
@@ -274,7 +279,7 @@ async fn invalid_charges_are_4xx_json_naming_the_field() {
         )
         .await;
     assert_eq!(malformed.status, 400);
-    assert_eq!(malformed.body["error"]["code"], "malformed_json");
+    assert_eq!(malformed.body["code"], "malformed_json");
 
     let missing_field = gateway
         .charge(
@@ -283,7 +288,7 @@ async fn invalid_charges_are_4xx_json_naming_the_field() {
         )
         .await;
     assert_eq!(missing_field.status, 400);
-    assert_eq!(missing_field.body["error"]["field"], "amount");
+    assert_eq!(missing_field.body["field"], "amount");
 
     let not_json = gateway
         .send(

@@ -4,7 +4,7 @@
 use clap::Parser;
 use eventing::kafka::KafkaArgs;
 use eventing::kafka::keyed::{KeyedConsumerArgs, RetryArgs};
-use service_kit::LogArgs;
+use service_kit::{HttpServerArgs, LogArgs};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -109,6 +109,8 @@ pub struct Config {
     pub retry: RetryArgs,
     #[command(flatten)]
     pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub http: HttpServerArgs,
     #[command(flatten)]
     pub log: LogArgs,
 }

@@ -139,7 +139,12 @@ async fn main() -> anyhow::Result<()> {
     let status = consumer.status();
 
     let ops = ops_router(metrics, readiness(pool, status));
-    let ops_task = tokio::spawn(serve(config.ops_addr, ops, cancel.clone()));
+    let ops_task = tokio::spawn(serve(
+        config.ops_addr,
+        ops,
+        config.http.clone(),
+        cancel.clone(),
+    ));
     let outcome = consumer.run(cancel.clone()).await;
     // The consumer is the service: when it stops, everything stops (the supervisor restarts it).
     cancel.cancel();

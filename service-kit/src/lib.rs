@@ -1,5 +1,6 @@
 //! What every binary needs around its business logic: logs, shutdown, health and metrics, the
-//! JSON error body and JSON request-body reading of every HTTP API ([`http`]); with the
+//! HTTP server with its connection limits and timeouts ([`server`]), the problem-details error
+//! body and JSON request-body reading of every HTTP API ([`http`]); with the
 //! `postgres` feature, the database plumbing of `postgres` (pool, error classification,
 //! locked migrations).
 
@@ -7,11 +8,13 @@ pub mod http;
 mod ops;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod server;
 mod shutdown;
 mod skeleton;
 mod telemetry;
 
-pub use ops::{LATENCY_BUCKETS_SECONDS, ReadinessCheck, install_metrics, ops_router, serve};
+pub use ops::{LATENCY_BUCKETS_SECONDS, ReadinessCheck, install_metrics, ops_router};
+pub use server::{HttpServerArgs, serve};
 pub use shutdown::shutdown_token;
 pub use skeleton::{LogArgs, run_ops_only};
 pub use telemetry::{LogFormat, init_tracing, redact_url};

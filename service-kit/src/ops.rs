@@ -1,12 +1,14 @@
 //! The operational HTTP surface every service exposes: `/healthz` (process alive), `/readyz`
-//! (dependencies reachable, from a service-specific check) and `/metrics` (Prometheus text).
+//! (dependencies reachable, from a service-specific check; when not, a 503 problem
+//! `not_ready` whose `detail` says why) and `/metrics` (Prometheus text).
 
+use crate::http::ApiError;
+use axum::response::Response;
 use axum::{Json, Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
 use futures::future::BoxFuture;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 use std::sync::{Arc, OnceLock};
-use tokio_util::sync::CancellationToken;
 
 /// A readiness probe: `Ok` when the service can do its work, `Err(reason)` otherwise.
 pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
@@ -51,13 +53,16 @@ pub fn ops_router(metrics: PrometheusHandle, readiness: ReadinessCheck) -> Route
         .with_state(OpsState { metrics, readiness })
 }
 
-async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
+async fn readyz(State(state): State<OpsState>) -> Response {
     match (state.readiness)().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
-        Err(reason) => (
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))).into_response(),
+        Err(reason) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "reason": reason})),
-        ),
+            "not_ready",
+            format!("not ready: {reason}"),
+            None,
+        )
+        .into_response(),
     }
 }
 
@@ -69,17 +74,4 @@ async fn render_metrics(State(state): State<OpsState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
-}
-
-/// Serve `router` on `addr` until `cancel` fires, then finish in-flight requests.
-pub async fn serve(
-    addr: std::net::SocketAddr,
-    router: Router,
-    cancel: CancellationToken,
-) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "HTTP listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { cancel.cancelled().await })
-        .await
 }

@@ -2,7 +2,8 @@
 //! operational surface (used by binaries whose business logic has not landed yet).
 
 use super::{
-    LogFormat, ReadinessCheck, init_tracing, install_metrics, ops_router, serve, shutdown_token,
+    HttpServerArgs, LogFormat, ReadinessCheck, init_tracing, install_metrics, ops_router, serve,
+    shutdown_token,
 };
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +27,11 @@ impl LogArgs {
 
 /// Serve only /healthz, /readyz (always "not ready": no business logic yet) and /metrics until
 /// SIGTERM/SIGINT.
-pub async fn run_ops_only(service: &'static str, addr: SocketAddr) -> std::io::Result<()> {
+pub async fn run_ops_only(
+    service: &'static str,
+    addr: SocketAddr,
+    http: &HttpServerArgs,
+) -> std::io::Result<()> {
     let cancel = shutdown_token();
     let readiness: ReadinessCheck = Arc::new(move || {
         Box::pin(async move { Err(format!("{service}: business logic not implemented yet")) })
@@ -35,7 +40,13 @@ pub async fn run_ops_only(service: &'static str, addr: SocketAddr) -> std::io::R
         service,
         "only the operational endpoints are implemented so far"
     );
-    serve(addr, ops_router(install_metrics(), readiness), cancel).await?;
+    serve(
+        addr,
+        ops_router(install_metrics(), readiness),
+        http.clone(),
+        cancel,
+    )
+    .await?;
     tracing::info!(service, "stopped");
     Ok(())
 }

@@ -290,7 +290,12 @@ mod tests {
         OrderLine {
             sku: Sku::parse("sku", sku).unwrap(),
             quantity: Quantity::new("quantity", quantity).unwrap(),
-            unit_price: UnitPrice::parse("unit_price", price).unwrap(),
+            unit_price: UnitPrice::parse(
+                "unit_price",
+                price,
+                Currency::parse("currency", "EUR").unwrap(),
+            )
+            .unwrap(),
         }
     }
 

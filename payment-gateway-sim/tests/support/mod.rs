@@ -103,6 +103,7 @@ pub fn charge_body(order_id: Uuid, customer: &str, amount: &str) -> Value {
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
+    pub content_type: Option<String>,
     pub replayed_header: Option<String>,
     pub retry_after: Option<String>,
     pub body: Value,
@@ -117,6 +118,7 @@ async fn answer(response: reqwest::Response) -> Answer {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
+    let content_type = header("content-type");
     let replayed_header = header("idempotent-replayed");
     let retry_after = header("retry-after");
     let text = response.text().await.expect("a readable body");
@@ -124,6 +126,7 @@ async fn answer(response: reqwest::Response) -> Answer {
         .unwrap_or_else(|e| panic!("status {status}: body is not JSON ({e}): {text}"));
     Answer {
         status,
+        content_type,
         replayed_header,
         retry_after,
         body,

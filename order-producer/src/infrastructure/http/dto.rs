@@ -2,7 +2,7 @@
 //! applies the domain's value-object rules field by field).
 
 use crate::application::{OrderView, PlaceOrderCommand, PlacedOrder};
-use crate::domain::values::{MAX_ITEMS, MAX_QUANTITY, MAX_TEXT_CHARS};
+use crate::domain::values::MAX_ITEMS;
 use crate::domain::{Currency, CustomerId, FieldError, OrderLine, Quantity, Sku, UnitPrice};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -10,39 +10,24 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// `POST /orders` body. Unknown fields are rejected.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// `POST /orders` body. Unknown fields are rejected. Its OpenAPI schema is written out in
+/// [`super::schema`] (utoipa's derive cannot say that a price's decimals depend on the currency).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"customer_id": "customer-42", "currency": "EUR",
-    "items": [{"sku": "SKU-1", "quantity": 2, "unit_price": "19.99"}]}))]
 pub struct CreateOrderRequest {
-    /// The customer's id: 1–64 characters.
-    #[schema(min_length = 1, max_length = 64)]
     pub customer_id: String,
-    /// Active ISO 4217 code, upper case (e.g. `EUR`).
-    #[schema(min_length = 3, max_length = 3, example = "EUR")]
     pub currency: String,
-    /// 1–100 lines.
-    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<OrderItemRequest>,
 }
 
 /// One line of `POST /orders`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrderItemRequest {
-    /// Stock keeping unit: 1–64 characters.
-    #[schema(min_length = 1, max_length = 64)]
     pub sku: String,
-    /// Units: 1–10000.
-    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: i64,
-    /// Price of one unit as a decimal string: > 0, ≤ 1000000, at most 4 decimal places.
-    #[schema(example = "19.99", pattern = r"^\d+(\.\d{1,4})?$")]
     pub unit_price: String,
 }
-
-const _: () = assert!(MAX_TEXT_CHARS == 64 && MAX_ITEMS == 100 && MAX_QUANTITY == 10_000);
 
 impl CreateOrderRequest {
     /// Validate every field (the first problem is reported, with its JSON path).
@@ -77,6 +62,7 @@ impl CreateOrderRequest {
                     unit_price: UnitPrice::parse(
                         &format!("items[{i}].unit_price"),
                         &item.unit_price,
+                        currency,
                     )?,
                 })
             })
@@ -89,11 +75,14 @@ impl CreateOrderRequest {
     }
 }
 
-/// Money as a string with 2–4 decimals (`"21.00"`, `"0.0001"`).
-pub fn money_string(amount: Decimal) -> String {
-    let mut normalized = amount.round_dp(4).normalize();
-    if normalized.scale() < 2 {
-        normalized.rescale(2);
+/// Money as a decimal string with the currency's decimal places (ISO 4217 minor unit): EUR
+/// `"21.00"`, JPY `"1500"`, KWD `"1.500"`. Never rounded: an amount with more decimals (none is
+/// accepted, but the column holds 4) keeps them. A code no longer active gets 2.
+pub fn money_string(amount: Decimal, currency: &str) -> String {
+    let minor_unit = Currency::parse("currency", currency).map_or(2, |c| c.minor_unit());
+    let mut normalized = amount.normalize();
+    if normalized.scale() < minor_unit {
+        normalized.rescale(minor_unit);
     }
     normalized.to_string()
 }
@@ -104,9 +93,12 @@ pub struct CreateOrderResponse {
     pub order_id: Uuid,
     /// Always `PENDING_PAYMENT` for a new order.
     pub status: String,
-    /// Sum of quantity × unit_price, decimal string.
-    #[schema(example = "39.98")]
+    /// Sum of quantity × unit_price: a decimal string with the currency's decimal places
+    /// (EUR `"39.98"`, JPY `"1500"`).
+    #[schema(example = "39.98", pattern = r"^[0-9]+(\.[0-9]+)?$")]
     pub total_amount: String,
+    /// ISO 4217 code.
+    #[schema(example = "EUR")]
     pub currency: String,
     pub created_at: DateTime<Utc>,
 }
@@ -116,7 +108,7 @@ impl From<&PlacedOrder> for CreateOrderResponse {
         Self {
             order_id: placed.order_id,
             status: placed.status.clone(),
-            total_amount: money_string(placed.total_amount),
+            total_amount: money_string(placed.total_amount, &placed.currency),
             currency: placed.currency.clone(),
             created_at: placed.created_at,
         }
@@ -128,8 +120,11 @@ impl From<&PlacedOrder> for CreateOrderResponse {
 pub struct OrderResponse {
     pub order_id: Uuid,
     pub customer_id: String,
+    /// ISO 4217 code.
+    #[schema(example = "EUR")]
     pub currency: String,
-    #[schema(example = "39.98")]
+    /// Sum of the line totals, with the currency's decimal places.
+    #[schema(example = "39.98", pattern = r"^[0-9]+(\.[0-9]+)?$")]
     pub total_amount: String,
     /// `PENDING_PAYMENT`, `PAID` or `PAYMENT_FAILED`.
     pub status: String,
@@ -145,8 +140,13 @@ pub struct OrderResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OrderItemResponse {
     pub sku: String,
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: i32,
+    /// With the currency's decimal places.
+    #[schema(example = "19.99", pattern = r"^[0-9]+(\.[0-9]+)?$")]
     pub unit_price: String,
+    /// quantity × unit_price, with the currency's decimal places.
+    #[schema(example = "39.98", pattern = r"^[0-9]+(\.[0-9]+)?$")]
     pub line_total: String,
 }
 
@@ -163,11 +163,12 @@ pub struct StatusHistoryResponse {
 
 impl From<OrderView> for OrderResponse {
     fn from(view: OrderView) -> Self {
+        let currency = view.currency;
+        let money = |amount: Decimal| money_string(amount, &currency);
         Self {
             order_id: view.id,
             customer_id: view.customer_id,
-            currency: view.currency,
-            total_amount: money_string(view.total_amount),
+            total_amount: money(view.total_amount),
             status: view.status,
             payment_id: view.payment_id,
             created_at: view.created_at,
@@ -178,8 +179,8 @@ impl From<OrderView> for OrderResponse {
                 .map(|item| OrderItemResponse {
                     sku: item.sku,
                     quantity: item.quantity,
-                    unit_price: money_string(item.unit_price),
-                    line_total: money_string(item.line_total),
+                    unit_price: money(item.unit_price),
+                    line_total: money(item.line_total),
                 })
                 .collect(),
             status_history: view
@@ -193,6 +194,7 @@ impl From<OrderView> for OrderResponse {
                     occurred_at: entry.occurred_at,
                 })
                 .collect(),
+            currency,
         }
     }
 }
@@ -203,12 +205,15 @@ mod tests {
     use std::str::FromStr;
 
     #[test]
-    fn money_is_rendered_with_two_to_four_decimals() {
-        let s = |v: &str| money_string(Decimal::from_str(v).unwrap());
-        assert_eq!(s("21"), "21.00");
-        assert_eq!(s("21.0000"), "21.00");
-        assert_eq!(s("10.125"), "10.125");
-        assert_eq!(s("0.0001"), "0.0001");
+    fn money_is_rendered_with_the_currency_decimals_and_never_rounded() {
+        let s = |v: &str, c: &str| money_string(Decimal::from_str(v).unwrap(), c);
+        assert_eq!(s("21", "EUR"), "21.00");
+        assert_eq!(s("21.0000", "EUR"), "21.00");
+        assert_eq!(s("1500.0000", "JPY"), "1500");
+        assert_eq!(s("1.5", "KWD"), "1.500");
+        assert_eq!(s("0.0001", "CLF"), "0.0001");
+        assert_eq!(s("10.125", "EUR"), "10.125", "stored decimals are kept");
+        assert_eq!(s("3", "DEM"), "3.00");
     }
 
     #[test]

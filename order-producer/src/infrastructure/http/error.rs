@@ -1,14 +1,14 @@
-//! The one error body of the API: `{"error": {"code": ..., "message": ..., "field": ...}}`. The
-//! body and its response ([`ApiError`], `Retry-After` on 503) are `service_kit::http`'s, shared
-//! by every service; this module holds the order API's own answers: which status and code each
-//! [`ServiceError`] gets.
+//! The one error body of the API: an RFC 9457 problem (`application/problem+json`) with our
+//! extension members `code` and `field`. The body and its response ([`ApiError`], `Retry-After`
+//! on 503) are `service_kit::http`'s, shared by every service; this module holds the order API's
+//! own answers: which status and code each [`ServiceError`] gets.
 
 use crate::application::ServiceError;
 use crate::domain::FieldError;
 use axum::http::StatusCode;
 use eventing::ErrorKind;
 
-pub use service_kit::http::{ApiError, ErrorBody, ErrorDetail};
+pub use service_kit::http::{ApiError, Problem};
 
 /// An invalid field: 422.
 pub fn invalid_field(err: FieldError) -> ApiError {
@@ -34,8 +34,9 @@ impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         match err {
             ServiceError::InvalidInput(field) => invalid_field(field),
+            // 409: the request itself is valid; it conflicts with what the key already holds.
             ServiceError::IdempotencyKeyReused { key } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::CONFLICT,
                 "idempotency_key_reused",
                 format!(
                     "Idempotency-Key `{key}` was already used for a different request; use a new key"

@@ -1,4 +1,4 @@
-//! Extractors whose rejections are our JSON errors (axum's defaults answer in plain text). The
+//! Extractors whose rejections are our problem details (axum's defaults answer in plain text). The
 //! reading of a JSON body (415 / 413 / 400) is `service_kit::http::JsonBodyRules`'s; the order
 //! API's answers to a body of the wrong shape ([`json_error`]: 422 naming the JSON path) and its
 //! path and header extractors are here.
@@ -99,7 +99,8 @@ where
     }
 }
 
-/// The `{id}` path parameter as an order id (400 when it is not a UUID).
+/// The `{id}` path parameter as an order id: a UUID in its hyphenated form, any case (400
+/// otherwise; the simple, braced and URN forms are refused as the document says).
 #[derive(Debug, Clone, Copy)]
 pub struct OrderIdPath(pub Uuid);
 
@@ -118,6 +119,12 @@ impl<S: Send + Sync> FromRequestParts<S> for OrderIdPath {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|rejection| invalid(rejection.body_text()))?;
+        if raw.len() != 36 {
+            return Err(invalid(format!(
+                "expected 36 characters (8-4-4-4-12 hex digits), got {}",
+                raw.chars().count()
+            )));
+        }
         Uuid::try_parse(&raw)
             .map(OrderIdPath)
             .map_err(|e| invalid(e.to_string()))
@@ -176,7 +183,7 @@ mod tests {
 
     fn err(json: &str) -> (StatusCode, String, Option<String>) {
         let e = parse_json::<Body>(json.as_bytes()).unwrap_err();
-        (e.status, e.body.error.code, e.body.error.field)
+        (e.status, e.body.code, e.body.field)
     }
 
     #[test]

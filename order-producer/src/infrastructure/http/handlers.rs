@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::dto::{CreateOrderRequest, CreateOrderResponse, OrderResponse};
-use super::error::{ApiError, ErrorBody, invalid_field};
+use super::error::{ApiError, Problem, invalid_field};
 use super::extract::{JsonBody, OrderIdPath, idempotency_key};
 use super::trace_context::traceparent_or_new;
 use axum::extract::State;
@@ -12,32 +12,58 @@ use axum::{Extension, Json};
 use eventing::trace_context::trace_id;
 use std::sync::Arc;
 use tracing::Instrument;
+use utoipa::IntoParams;
+
+/// The optional headers of `POST /orders`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub(super) struct CreateOrderHeaders {
+    /// Makes retries safe: 1–255 visible ASCII characters (`!` to `~`). A retry with the same
+    /// key and request within the key retention (default 24 hours) returns the first response;
+    /// the same key with another request is `409 idempotency_key_reused`; after the retention
+    /// the same key creates a new order.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[!-~]+$"
+    )]
+    idempotency_key: Option<String>,
+    /// W3C trace context (`00-<32 hex>-<16 hex>-<2 hex>`); any other value, or none, starts a
+    /// new trace. Never rejected.
+    #[param(rename = "traceparent")]
+    traceparent: Option<String>,
+}
 
 /// Place an order.
 ///
 /// Stores the order and its `OrderCreated` outbox event in one transaction. With an
 /// `Idempotency-Key`, a retry of the same request returns the first response (same status and
-/// body, header `Idempotent-Replayed: true`); the same key with a different request is a 422.
+/// body, header `Idempotent-Replayed: true`); the same key with a different request is a 409.
 /// Keys are kept for `--idempotency-key-retention-hours` (default 24): after that a retry with
-/// the same key creates a new order.
+/// the same key creates a new order. Every error is `application/problem+json` (RFC 9457) with
+/// the extension members `code` and `field`.
 #[utoipa::path(
     post,
     path = "/orders",
     tag = "orders",
-    request_body(content = CreateOrderRequest, content_type = "application/json"),
-    params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; makes retries safe for the key retention (default 24 hours), after which the same key creates a new order"),
-        ("traceparent" = Option<String>, Header, description = "W3C trace context; generated when absent or invalid")
-    ),
+    request_body(content = CreateOrderRequest, content_type = "application/json",
+        description = "UTF-8 JSON (`Content-Type: application/json` or `application/*+json`; a `charset` other than `utf-8` is a 415), at most `--max-body-bytes` (default 64 KiB)"),
+    params(CreateOrderHeaders),
     responses(
         (status = 201, description = "Order created (or replayed)", body = CreateOrderResponse,
             headers(("Location" = String, description = "/orders/{order_id}"),
                     ("traceparent" = String, description = "Trace context stored with the outbox event"))),
-        (status = 400, description = "Malformed JSON or header", body = ErrorBody),
-        (status = 413, description = "Body over the size limit", body = ErrorBody),
-        (status = 415, description = "Content-Type is not JSON", body = ErrorBody),
-        (status = 422, description = "Invalid field, or Idempotency-Key reused with another request", body = ErrorBody),
-        (status = 503, description = "Database unavailable; nothing stored, retry", body = ErrorBody)
+        (status = 400, description = "`malformed_json`, `unreadable_body`, or an invalid `Idempotency-Key` (`invalid_header`)", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "`body_read_timeout`: the body did not arrive within `--http-body-read-timeout`; the connection is closed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`idempotency_key_reused`: the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`: body over `--max-body-bytes`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type` (not JSON) or `unsupported_charset` (not UTF-8)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid field, named in `field`: `missing_field`, `unknown_field`, `invalid_type`, `empty`, `too_long`, `invalid_characters`, `unknown_currency`, `too_many_items`, `out_of_range`, `invalid_decimal`, `too_many_decimal_places`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal_error` (logged)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: database or schema registry unavailable; nothing stored, retry", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait: 1")))
     )
 )]
 pub(super) async fn create_order(
@@ -88,12 +114,14 @@ pub(super) async fn create_order(
     get,
     path = "/orders/{id}",
     tag = "orders",
-    params(("id" = uuid::Uuid, Path, description = "Order id")),
+    params(("id" = uuid::Uuid, Path, description = "Order id: a UUID in its hyphenated form")),
     responses(
         (status = 200, description = "The order", body = OrderResponse),
-        (status = 400, description = "The id is not a UUID", body = ErrorBody),
-        (status = 404, description = "No such order", body = ErrorBody),
-        (status = 503, description = "Database unavailable", body = ErrorBody)
+        (status = 400, description = "`invalid_order_id`: the id is not a hyphenated UUID", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`order_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 500, description = "`internal_error` (logged)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: database unavailable, retry", body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = String, description = "Seconds to wait: 1")))
     )
 )]
 pub(super) async fn get_order(
@@ -128,7 +156,8 @@ pub(super) fn healthz_doc() {}
 /// Readiness: the database is reachable.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, description = "`{\"status\":\"ready\"}`", content_type = "application/json"),
-              (status = 503, description = "`{\"status\":\"not_ready\",\"reason\":...}`", content_type = "application/json")))]
+              (status = 503, description = "`not_ready`: `detail` says which dependency is down", body = Problem, content_type = "application/problem+json",
+                  headers(("Retry-After" = String, description = "Seconds to wait: 1")))))]
 #[allow(dead_code)]
 pub(super) fn readyz_doc() {}
 

@@ -1,5 +1,6 @@
-//! The one error body of the API: `{"error": {"code": ..., "message": ..., "field": ...}}`. The
-//! body and its response ([`ApiError`], `Retry-After: 1` on 503) are `service_kit::http`'s,
+//! The one error body of the API: an RFC 9457 problem (`application/problem+json`) with the
+//! extension members `code` and `field`. The body and its response ([`ApiError`],
+//! `Retry-After: 1` on 503) are `service_kit::http`'s,
 //! shared by every service; this module holds the gateway's own answers: which status and code
 //! each [`LedgerError`] and [`ChargeError`] gets.
 
@@ -7,7 +8,7 @@ use crate::application::{ChargeError, LedgerError};
 use crate::domain::FieldError;
 use axum::http::StatusCode;
 
-pub use service_kit::http::{ApiError, ErrorBody, ErrorDetail};
+pub use service_kit::http::{ApiError, Problem};
 
 /// An invalid input: 400 naming the field (like Stripe's `invalid_request_error`).
 pub fn invalid_field(err: FieldError) -> ApiError {

@@ -76,7 +76,7 @@ mod tests {
 
     fn err(json: &str) -> (StatusCode, String, Option<String>) {
         let e = parse_json::<Body>(json.as_bytes()).expect_err("invalid");
-        (e.status, e.body.error.code, e.body.error.field)
+        (e.status, e.body.code, e.body.field)
     }
 
     #[test]

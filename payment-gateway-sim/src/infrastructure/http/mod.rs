@@ -7,9 +7,10 @@
 //! | `GET /v1/ledger/summary` | counts, incl. orders charged more than once |
 //! | `GET`/`PATCH /admin/behaviour` | read / change latency, fault rates, outage |
 //!
-//! Every error is a JSON [`error::ErrorBody`] (the body type and JSON-body reading are
-//! `service_kit::http`'s, shared with the other services); a panic in a handler becomes a JSON 500. The
-//! operational routes (`/healthz`, `/readyz`, `/metrics`) are merged in by `main.rs`.
+//! Every error is an RFC 9457 [`error::Problem`] (`application/problem+json`; the type and
+//! JSON-body reading are `service_kit::http`'s, shared with the other services); a panic in a
+//! handler becomes a problem 500. The operational routes (`/healthz`, `/readyz`, `/metrics`)
+//! are merged in by `main.rs`.
 
 pub mod dto;
 pub mod error;
