@@ -5,7 +5,7 @@ STACK := deploy/local/stack.sh
 # The env lines `make up` prints (ORDERS_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, ...).
 WITH_STACK_ENV := set -a && source .stack/env && set +a
 
-.PHONY: up down status demo test fmt lint check-layers build unit e2e bench-orders
+.PHONY: up down status demo test fmt lint check-layers build unit e2e bench-orders api-contract
 
 up:
 	@bash $(STACK) up
@@ -32,8 +32,19 @@ check-layers:
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# Everything: stack, formatting, layering, clippy, all unit, property and end-to-end tests.
+# order-producer's HTTP API against its own OpenAPI document: schemathesis (pinned, PyPI, into
+# .stack/venv once), positive and negative data, every check, zero failures (scripts/api-contract.sh).
+api-contract: up
+	cargo build -p order-producer --bin order-producer
+	@$(WITH_STACK_ENV) && bash scripts/api-contract.sh
+
+# Everything: stack, formatting, layering, clippy, all unit, property and end-to-end tests, then
+# the API contract check; the closing line sums both.
 test: up fmt check-layers lint
 	cargo build --workspace --bins
 	@$(WITH_STACK_ENV) && cargo test --workspace --no-fail-fast 2>&1 | tee .stack/logs/cargo-test.log; \
-	  status=$${PIPESTATUS[0]}; bash scripts/test-summary.sh .stack/logs/cargo-test.log; exit $$status
+	  status=$${PIPESTATUS[0]}; \
+	  bash scripts/api-contract.sh 2>&1 | tee .stack/logs/api-contract.log; \
+	  contract=$${PIPESTATUS[0]}; \
+	  bash scripts/test-summary.sh .stack/logs/cargo-test.log .stack/logs/api-contract.log; \
+	  [ $$status -eq 0 ] && [ $$contract -eq 0 ]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sum the "test result:" lines of a cargo test log into one closing line: "N passed, N failed".
+# Sum the "test result:" lines of cargo test logs (and of scripts/api-contract.sh, which prints
+# one in the same format) into one closing line: "N passed, N failed".
 set -euo pipefail
-log="$1"
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed/) p += $(i-1); if ($(i) ~ /^failed/) f += $(i-1); if ($(i) ~ /^ignored/) s += $(i-1) } }
-     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$@"

@@ -7,6 +7,7 @@ use crate::domain::{Currency, CustomerId, FieldError, OrderLine, Quantity, Sku, 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -25,8 +26,69 @@ pub struct CreateOrderRequest {
 #[serde(deny_unknown_fields)]
 pub struct OrderItemRequest {
     pub sku: String,
-    pub quantity: i64,
+    /// Kept as written: JSON Schema's `integer` includes `2.0` and `2e0`, so the server reads
+    /// them as 2 too, deciding from the digits ([`json_integer`]), never from a rounded float.
+    pub quantity: Box<RawValue>,
     pub unit_price: String,
+}
+
+/// The value of a JSON number text if it is an integer (`2`, `-2`, `2.0`, `2e0`, `20e-1`),
+/// saturated to `i64`; `None` for a fraction (`1.5`, `1.0000000000000000001`) or a value that
+/// is not a number. Exact: decided from the digits, not from a float. Pure.
+pub fn json_integer(text: &str) -> Option<i64> {
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+        Some(at) => (&unsigned[..at], Some(&unsigned[at + 1..])),
+        None => (unsigned, None),
+    };
+    let (integer, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if integer.is_empty()
+        || !digits_only(integer)
+        || !digits_only(fraction)
+        || (mantissa.contains('.') && fraction.is_empty())
+    {
+        return None;
+    }
+    let exponent: i64 = match exponent {
+        None => 0,
+        Some(e) => {
+            let unsigned_exponent = e.trim_start_matches(['+', '-']);
+            if unsigned_exponent.is_empty() || !digits_only(unsigned_exponent) {
+                return None;
+            }
+            // Beyond i64: only the sign matters (huge, or a fraction unless the digits are 0).
+            e.parse().unwrap_or(if e.starts_with('-') {
+                i64::MIN / 2
+            } else {
+                i64::MAX / 2
+            })
+        }
+    };
+    let all = format!("{integer}{fraction}");
+    let significant = all.trim_start_matches('0');
+    let trimmed = significant.trim_end_matches('0');
+    if trimmed.is_empty() {
+        return Some(0);
+    }
+    let trailing_zeros = (significant.len() - trimmed.len()) as i64;
+    let exponent = exponent - fraction.len() as i64 + trailing_zeros;
+    if exponent < 0 {
+        return None;
+    }
+    let magnitude = if trimmed.len() as i64 + exponent > 18 {
+        i64::MAX
+    } else {
+        let exponent = u32::try_from(exponent).expect("at most 18 here");
+        trimmed
+            .parse::<i64>()
+            .expect("at most 18 digits")
+            .saturating_mul(10i64.pow(exponent))
+    };
+    Some(if negative { -magnitude } else { magnitude })
 }
 
 impl CreateOrderRequest {
@@ -58,7 +120,21 @@ impl CreateOrderRequest {
             .map(|(i, item)| {
                 Ok(OrderLine {
                     sku: Sku::parse(&format!("items[{i}].sku"), &item.sku)?,
-                    quantity: Quantity::new(&format!("items[{i}].quantity"), item.quantity)?,
+                    quantity: {
+                        let field = format!("items[{i}].quantity");
+                        let text = item.quantity.get();
+                        let units = json_integer(text).ok_or_else(|| {
+                            FieldError::new(
+                                field.clone(),
+                                "invalid_type",
+                                format!(
+                                    "must be an integer, got {}",
+                                    text.chars().take(40).collect::<String>()
+                                ),
+                            )
+                        })?;
+                        Quantity::new(&field, units)?
+                    },
                     unit_price: UnitPrice::parse(
                         &format!("items[{i}].unit_price"),
                         &item.unit_price,
@@ -217,6 +293,37 @@ mod tests {
     }
 
     #[test]
+    fn json_integers_are_decided_from_their_digits() {
+        for (text, value) in [
+            ("2", Some(2)),
+            ("-2", Some(-2)),
+            ("0", Some(0)),
+            ("-0.0", Some(0)),
+            ("2.0", Some(2)),
+            ("2.000", Some(2)),
+            ("2e0", Some(2)),
+            ("2E+3", Some(2000)),
+            ("20e-1", Some(2)),
+            ("0.2e1", Some(2)),
+            ("1e30", Some(i64::MAX)),
+            ("-1e30", Some(-i64::MAX)),
+            ("0e999999999999999999999", Some(0)),
+            ("1e999999999999999999999", Some(i64::MAX)),
+            ("1.5", None),
+            ("1.0000000000000000001", None),
+            ("2e-1", None),
+            ("1e-999999999999999999999", None),
+            ("\"2\"", None),
+            ("true", None),
+            ("null", None),
+            ("[1]", None),
+            ("{}", None),
+        ] {
+            assert_eq!(json_integer(text), value, "{text}");
+        }
+    }
+
+    #[test]
     fn too_many_items_is_reported_before_item_errors() {
         let request = CreateOrderRequest {
             customer_id: "c".into(),
@@ -224,7 +331,7 @@ mod tests {
             items: (0..=MAX_ITEMS)
                 .map(|_| OrderItemRequest {
                     sku: String::new(),
-                    quantity: 0,
+                    quantity: RawValue::from_string("0".into()).expect("valid JSON"),
                     unit_price: "x".into(),
                 })
                 .collect(),
