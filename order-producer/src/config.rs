@@ -180,6 +180,11 @@ mod tests {
             "--idempotency-cleanup-interval-secs",
             "ORDER_PRODUCER_IDEMPOTENCY_CLEANUP_INTERVAL_SECS",
             "--idempotency-cleanup-batch-size",
+            "--http-header-read-timeout",
+            "--http-body-read-timeout",
+            "--http-idle-timeout",
+            "--http-max-connections",
+            "HTTP_MAX_CONNECTIONS",
             "--log-format",
         ] {
             assert!(help.contains(flag), "{flag} missing from --help");

@@ -68,7 +68,8 @@ pub struct Problem {
     /// Stable machine-readable code, e.g. `malformed_json`, `missing_field`, `out_of_range`.
     pub code: String,
     /// The offending input as a JSON path (`items[2].quantity`), query parameter, header or path
-    /// parameter; null when the problem is not about one field.
+    /// parameter; null when the problem is not about one field. Always present.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
     pub field: Option<String>,
 }
 

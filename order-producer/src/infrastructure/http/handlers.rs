@@ -25,15 +25,16 @@ pub(super) struct CreateOrderHeaders {
     /// the same key creates a new order.
     #[param(
         rename = "Idempotency-Key",
+        required = false,
         min_length = 1,
         max_length = 255,
         pattern = r"^[!-~]+$"
     )]
-    idempotency_key: Option<String>,
+    idempotency_key: String,
     /// W3C trace context (`00-<32 hex>-<16 hex>-<2 hex>`); any other value, or none, starts a
     /// new trace. Never rejected.
-    #[param(rename = "traceparent")]
-    traceparent: Option<String>,
+    #[param(rename = "traceparent", required = false)]
+    traceparent: String,
 }
 
 /// Place an order.
@@ -54,7 +55,8 @@ pub(super) struct CreateOrderHeaders {
     responses(
         (status = 201, description = "Order created (or replayed)", body = CreateOrderResponse,
             headers(("Location" = String, description = "/orders/{order_id}"),
-                    ("traceparent" = String, description = "Trace context stored with the outbox event"))),
+                    ("traceparent" = String, description = "Trace context stored with the outbox event"),
+                    ("Idempotent-Replayed" = String, description = "`true` when this is the stored answer to an earlier request with the same Idempotency-Key"))),
         (status = 400, description = "`malformed_json`, `unreadable_body`, or an invalid `Idempotency-Key` (`invalid_header`)", body = Problem, content_type = "application/problem+json"),
         (status = 408, description = "`body_read_timeout`: the body did not arrive within `--http-body-read-timeout`; the connection is closed", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`idempotency_key_reused`: the Idempotency-Key was used for another request", body = Problem, content_type = "application/problem+json"),
