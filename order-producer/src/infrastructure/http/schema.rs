@@ -263,6 +263,31 @@ mod tests {
     }
 
     #[test]
+    fn every_active_currency_is_listed_once_with_its_price_pattern() {
+        let schema = serde_json::to_value(create_order_request_schema()).expect("serializable");
+        let mut listed = Vec::new();
+        for branch in schema["oneOf"].as_array().expect("oneOf") {
+            let pattern =
+                branch["properties"]["items"]["items"]["properties"]["unit_price"]["pattern"]
+                    .as_str()
+                    .expect("a price pattern");
+            for code in branch["properties"]["currency"]["enum"]
+                .as_array()
+                .expect("enum")
+            {
+                let currency = Currency::parse("c", code.as_str().expect("code")).expect("active");
+                assert_eq!(pattern, price_pattern(currency.minor_unit()), "{code}");
+                listed.push(currency.as_str());
+            }
+            assert_eq!(branch["additionalProperties"], false);
+        }
+        let mut active: Vec<&str> = active_currency_codes().map(|c| c.as_str()).collect();
+        listed.sort_unstable();
+        active.sort_unstable();
+        assert_eq!(listed, active);
+    }
+
+    #[test]
     fn the_text_pattern_is_the_server_rule() {
         let pattern = text_pattern();
         for text in [
