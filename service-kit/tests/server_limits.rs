@@ -214,6 +214,46 @@ async fn a_body_that_never_arrives_is_answered_408_and_the_connection_closed() {
 }
 
 #[tokio::test]
+async fn a_body_dripped_byte_by_byte_is_cut_at_the_total_deadline() {
+    let server = Server::start(limits(5_000, 600, 60_000, 16)).await;
+    let mut client = server.connect().await;
+    client
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 40\r\n\r\n",
+        )
+        .await
+        .expect("write");
+    let started = Instant::now();
+    // One byte every 100 ms: each gap is far below the timeout, the total is not.
+    let mut sent = 0;
+    let mut answer = [0u8; 16];
+    let first = loop {
+        if sent < 39 {
+            client.write_all(b" ").await.expect("write");
+            sent += 1;
+        }
+        // Paces the drip: waits 100 ms for an answer before the next byte.
+        let peeked = tokio::time::timeout(Duration::from_millis(100), client.peek(&mut answer));
+        if let Ok(Ok(n)) = peeked.await
+            && n > 0
+        {
+            break String::from_utf8_lossy(&answer[..n]).into_owned();
+        }
+        assert!(started.elapsed() < DEADLINE, "no answer to a dripped body");
+    };
+    assert!(first.starts_with("HTTP/1.1 408"), "{first}");
+    let cut_after = started.elapsed();
+    assert!(
+        cut_after >= Duration::from_millis(550) && cut_after < Duration::from_millis(3_000),
+        "{cut_after:?}"
+    );
+    assert!(
+        sent < 39,
+        "cut before the body was complete ({sent} bytes sent)"
+    );
+}
+
+#[tokio::test]
 async fn a_complete_body_is_read_normally() {
     let server = Server::start(limits(5_000, 2_000, 60_000, 16)).await;
     let mut client = server.connect().await;
