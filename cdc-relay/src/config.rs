@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use eventing::kafka::KafkaArgs;
 use service_kit::LogArgs;
+use service_kit::postgres::PgUrl;
 
 use crate::application::{BadRowPolicy, RelaySettings};
 use crate::domain::outbox_routing::{
@@ -16,9 +17,11 @@ use crate::domain::outbox_routing::{
 #[command(name = "cdc-relay", version, about, long_about = None)]
 pub struct RelayArgs {
     /// Postgres URL of the database holding the outbox table. The role needs the REPLICATION
-    /// attribute and must own the outbox table (to create the publication).
+    /// attribute and must own the outbox table (to create the publication). TLS as in libpq:
+    /// `?sslmode=verify-full&sslrootcert=/ca.crt` (also `sslcert`/`sslkey` for a client
+    /// certificate); the replication connection uses the same settings.
     #[arg(long, env = "CDC_RELAY_DATABASE_URL")]
-    pub database_url: String,
+    pub database_url: PgUrl,
     /// Logical replication slot (pgoutput), created when missing. A plain identifier.
     #[arg(long, env = "CDC_RELAY_SLOT_NAME", default_value = "outbox_relay", value_parser = parse_identifier)]
     pub slot_name: String,

@@ -11,7 +11,7 @@ use cdc_relay::infrastructure::kafka::KafkaSink;
 use cdc_relay::infrastructure::postgres::{ConnectParams, MetadataDb};
 use cdc_relay::infrastructure::replication::{PgReplicationSource, ReplicationSettings};
 use clap::Parser;
-use service_kit::{ReadinessCheck, install_metrics, ops_router, redact_url, serve, shutdown_token};
+use service_kit::{ReadinessCheck, install_metrics, ops_router, serve, shutdown_token};
 
 /// With `--on-bad-row error-topic`, a missing error topic would make the first bad row retry
 /// forever and hold the slot (auto-creation is off): refuse to start instead, saying what to do.
@@ -41,7 +41,7 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let connect = ConnectParams::from_url(&args.database_url)?;
     tracing::info!(
-        database = redact_url(&args.database_url),
+        database = %args.database_url,
         slot = args.slot_name,
         publication = args.publication,
         "cdc-relay starting"

@@ -6,6 +6,8 @@
 pub mod http;
 mod ops;
 #[cfg(feature = "postgres")]
+mod pg_url;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 mod shutdown;
 mod skeleton;
@@ -14,4 +16,4 @@ mod telemetry;
 pub use ops::{LATENCY_BUCKETS_SECONDS, ReadinessCheck, install_metrics, ops_router, serve};
 pub use shutdown::shutdown_token;
 pub use skeleton::{LogArgs, run_ops_only};
-pub use telemetry::{LogFormat, init_tracing, redact_url};
+pub use telemetry::{LogFormat, RedactedUrl, init_tracing, redact_url};

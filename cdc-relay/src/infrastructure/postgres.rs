@@ -1,11 +1,12 @@
 //! The metadata connection (an ordinary `tokio_postgres` session, separate from the replication
 //! stream): preflight checks, slot and publication management, heartbeats, slot lag.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_postgres::{Client, NoTls};
+use postgres_openssl::MakeTlsConnector;
+use service_kit::postgres::{PgUrl, RootCerts, SslMode, Verification};
+use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
 use crate::application::ports::Heartbeat;
@@ -32,37 +33,43 @@ const ADVANCE_SLOT: &str = "SELECT pg_replication_slot_advance($1, $2::text::pg_
 /// Postgres' `duplicate_object`: another instance created the slot first.
 const DUPLICATE_OBJECT: &str = "42710";
 
-/// Where and as whom to connect, parsed once from the database URL.
+/// Where and as whom to connect, parsed once from the database URL; the same TLS settings
+/// (`sslmode`, `sslrootcert`, `sslcert`/`sslkey`) serve the metadata connection (OpenSSL, through
+/// `service_kit::postgres`) and the replication connection (rustls, through pgwire-replication).
 #[derive(Clone)]
 pub struct ConnectParams {
-    pub url: String,
+    pub url: PgUrl,
     pub host: String,
     pub port: u16,
     pub user: String,
     pub password: String,
     pub database: String,
+    connector: MakeTlsConnector,
 }
 
 impl std::fmt::Debug for ConnectParams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectParams")
-            .field("url", &service_kit::redact_url(&self.url))
+            .field("url", &self.url)
             .finish()
     }
 }
 
 impl ConnectParams {
-    pub fn from_url(url: &str) -> Result<Self, RelayError> {
+    /// Checks the TLS files too (a missing CA file fails here, at start-up).
+    pub fn from_url(url: &PgUrl) -> Result<Self, RelayError> {
         let invalid = |why: &str| RelayError::Config(format!("database URL: {why}"));
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| invalid(&e.to_string()))?;
+        let config = url.config();
         let host = match config.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
             #[cfg(unix)]
             Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
             None => "localhost".to_owned(),
         };
+        let connector = service_kit::postgres::tls_connector(url.tls())
+            .map_err(|e| RelayError::Config(format!("database TLS: {e}")))?;
         Ok(ConnectParams {
-            url: url.to_owned(),
+            url: url.clone(),
             host,
             port: config.get_ports().first().copied().unwrap_or(5432),
             user: config
@@ -77,7 +84,43 @@ impl ConnectParams {
                 .get_dbname()
                 .ok_or_else(|| invalid("no database name"))?
                 .to_owned(),
+            connector,
         })
+    }
+
+    /// pgwire-replication's TLS settings for the same URL (libpq's meaning of each mode; a
+    /// `require` with `sslrootcert` verifies the chain, as libpq does).
+    pub fn replication_tls(&self) -> pgwire_replication::TlsConfig {
+        use pgwire_replication::SslMode as Wire;
+        let tls = self.url.tls();
+        let mode = match (tls.mode, tls.verification()) {
+            (SslMode::Disable, _) => Wire::Disable,
+            (SslMode::Prefer, _) => Wire::Prefer,
+            (_, Verification::None) => Wire::Require,
+            (_, Verification::Chain) => Wire::VerifyCa,
+            (_, Verification::ChainAndHost) => Wire::VerifyFull,
+        };
+        let (client_cert_pem_path, client_key_pem_path) = match &tls.client_cert {
+            Some((cert, key)) => (Some(cert.clone()), Some(key.clone())),
+            None => (None, None),
+        };
+        pgwire_replication::TlsConfig {
+            mode,
+            ca_pem_path: match &tls.root_certs {
+                Some(RootCerts::File(path)) => Some(path.clone()),
+                Some(RootCerts::System) | None => None,
+            },
+            // pgwire-replication refuses verify-full towards an IP address unless the name to
+            // verify is given explicitly; given, rustls checks the certificate's IP SAN (what
+            // libpq and OpenSSL do too).
+            sni_hostname: self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok()
+                .then(|| self.host.clone()),
+            client_cert_pem_path,
+            client_key_pem_path,
+        }
     }
 }
 
@@ -94,7 +137,7 @@ pub struct SlotInfo {
 /// check recover on their own.
 #[derive(Debug, Clone)]
 pub struct MetadataDb {
-    url: String,
+    params: ConnectParams,
     client: Arc<tokio::sync::Mutex<Arc<Client>>>,
     slot: String,
 }
@@ -102,9 +145,9 @@ pub struct MetadataDb {
 impl MetadataDb {
     /// Connect (fails fast if Postgres is unreachable at startup).
     pub async fn connect(params: &ConnectParams, slot: &str) -> Result<Self, RelayError> {
-        let client = open_client(&params.url, slot).await?;
+        let client = open_client(params, slot).await?;
         Ok(MetadataDb {
-            url: params.url.clone(),
+            params: params.clone(),
             client: Arc::new(tokio::sync::Mutex::new(Arc::new(client))),
             slot: slot.to_owned(),
         })
@@ -115,7 +158,7 @@ impl MetadataDb {
         let mut current = self.client.lock().await;
         if current.is_closed() {
             tracing::info!("metadata connection closed; reconnecting");
-            *current = Arc::new(open_client(&self.url, &self.slot).await?);
+            *current = Arc::new(open_client(&self.params, &self.slot).await?);
         }
         Ok(Arc::clone(&current))
     }
@@ -357,8 +400,11 @@ impl Heartbeat for MetadataDb {
     }
 }
 
-async fn open_client(url: &str, slot: &str) -> Result<Client, RelayError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
+async fn open_client(params: &ConnectParams, slot: &str) -> Result<Client, RelayError> {
+    let (client, connection) = params
+        .url
+        .config()
+        .connect(params.connector.clone())
         .await
         .map_err(|e| RelayError::from_postgres("connecting (metadata)", &e, slot))?;
     tokio::spawn(async move {
