@@ -1,5 +1,6 @@
 //! The metadata connection (an ordinary `tokio_postgres` session, separate from the replication
-//! stream): preflight checks, slot and publication management, heartbeats, slot lag.
+//! stream): preflight checks, slot and publication management, slot lag; heartbeats
+//! ([`super::heartbeat`]) run on it too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,6 @@ use service_kit::postgres::{PgUrl, RootCerts, SslMode, Verification};
 use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
-use crate::application::ports::Heartbeat;
 use crate::domain::lsn::Lsn;
 use crate::error::RelayError;
 use crate::telemetry;
@@ -24,7 +24,6 @@ const SLOT_INFO: &str = "SELECT plugin::text, active_pid, confirmed_flush_lsn::t
      FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()";
 const CREATE_SLOT: &str =
     "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')";
-const EMIT_HEARTBEAT: &str = "SELECT pg_logical_emit_message(false, 'cdc-relay-heartbeat', '')";
 const SLOT_LAG_BYTES: &str = "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint \
      FROM pg_replication_slots WHERE slot_name = $1";
 const ADVANCE_SLOT: &str = "SELECT pg_replication_slot_advance($1, $2::text::pg_lsn) \
@@ -154,7 +153,7 @@ impl MetadataDb {
     }
 
     /// The live client, reconnecting first if the connection closed.
-    async fn client(&self) -> Result<Arc<Client>, RelayError> {
+    pub(crate) async fn client(&self) -> Result<Arc<Client>, RelayError> {
         let mut current = self.client.lock().await;
         if current.is_closed() {
             tracing::info!("metadata connection closed; reconnecting");
@@ -163,7 +162,13 @@ impl MetadataDb {
         Ok(Arc::clone(&current))
     }
 
-    fn pg(&self, action: &str) -> impl Fn(tokio_postgres::Error) -> RelayError + '_ {
+    /// The slot this connection manages.
+    pub(crate) fn slot(&self) -> &str {
+        &self.slot
+    }
+
+    /// Maps a Postgres error met while doing `action`.
+    pub(crate) fn pg(&self, action: &str) -> impl Fn(tokio_postgres::Error) -> RelayError + '_ {
         let action = action.to_owned();
         move |e| RelayError::from_postgres(&action, &e, &self.slot)
     }
@@ -386,17 +391,6 @@ impl MetadataDb {
                 }
             }
         });
-    }
-}
-
-impl Heartbeat for MetadataDb {
-    async fn emit(&self) -> Result<(), RelayError> {
-        self.client()
-            .await?
-            .execute(EMIT_HEARTBEAT, &[])
-            .await
-            .map_err(self.pg("emitting a heartbeat"))?;
-        Ok(())
     }
 }
 
