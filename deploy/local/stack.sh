@@ -212,6 +212,10 @@ END \$\$;
 -- The TLS roles act on the same databases as the app role (membership: its privileges, and
 -- ownership rights on its tables, which CREATE PUBLICATION needs).
 GRANT $APP_DB_USER TO pipeline_tls, pipeline_cert;
+-- ...and act as it (SET ROLE at login), so what they create belongs to the app role and a
+-- plaintext \`pipeline\` session (tests, tools) can read it.
+ALTER ROLE pipeline_tls SET role = '$APP_DB_USER';
+ALTER ROLE pipeline_cert SET role = '$APP_DB_USER';
 ALTER ROLE pipeline_tls PASSWORD '$(cat "$TLS_DIR/postgres-tls-password")';
 SQL
   for db in orders payments gateway registry; do

@@ -67,7 +67,7 @@ async fn ssl_in_use(url: &PgUrl) -> (String, bool) {
     let client = connect(url).await.unwrap_or_else(|e| panic!("{url}: {e}"));
     let row = client
         .query_one(
-            "SELECT current_user::text, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            "SELECT session_user::text, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
             &[],
         )
         .await
