@@ -63,16 +63,22 @@ async fn connect_err(url: &PgUrl) -> String {
     }
 }
 
+/// The session's login role and whether its connection is encrypted (read by the superuser:
+/// the stack's TLS roles act as `pipeline`, which may not see its own login's pg_stat_ssl row).
 async fn ssl_in_use(url: &PgUrl) -> (String, bool) {
     let client = connect(url).await.unwrap_or_else(|e| panic!("{url}: {e}"));
     let row = client
-        .query_one(
-            "SELECT session_user::text, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
-            &[],
-        )
+        .query_one("SELECT session_user::text, pg_backend_pid()", &[])
         .await
         .unwrap();
-    (row.get(0), row.get(1))
+    let (user, pid): (String, i32) = (row.get(0), row.get(1));
+    let admin = connect_postgres(&StackEnv::from_env().admin_database_url).await;
+    let ssl: bool = admin
+        .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = $1", &[&pid])
+        .await
+        .unwrap()
+        .get(0);
+    (user, ssl)
 }
 
 #[tokio::test]
