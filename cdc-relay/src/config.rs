@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use eventing::kafka::KafkaArgs;
+use service_kit::postgres::PgUrl;
 use service_kit::{HttpServerArgs, LogArgs};
 
 use crate::application::{BadRowPolicy, RelaySettings};
@@ -16,9 +17,11 @@ use crate::domain::outbox_routing::{
 #[command(name = "cdc-relay", version, about, long_about = None)]
 pub struct RelayArgs {
     /// Postgres URL of the database holding the outbox table. The role needs the REPLICATION
-    /// attribute and must own the outbox table (to create the publication).
+    /// attribute and must own the outbox table (to create the publication). TLS as in libpq:
+    /// `?sslmode=verify-full&sslrootcert=/ca.crt` (also `sslcert`/`sslkey` for a client
+    /// certificate); the replication connection uses the same settings.
     #[arg(long, env = "CDC_RELAY_DATABASE_URL")]
-    pub database_url: String,
+    pub database_url: PgUrl,
     /// Logical replication slot (pgoutput), created when missing. A plain identifier.
     #[arg(long, env = "CDC_RELAY_SLOT_NAME", default_value = "outbox_relay", value_parser = parse_identifier)]
     pub slot_name: String,
@@ -66,10 +69,28 @@ pub struct RelayArgs {
     /// Warn when the slot retains more WAL than this many bytes.
     #[arg(long, env = "CDC_RELAY_LAG_WARN_BYTES", default_value_t = 1 << 30)]
     pub lag_warn_bytes: u64,
-    /// Emit a heartbeat WAL message when no outbox transaction committed for this long
-    /// (e.g. `10s`, `500ms`).
+    /// Write a heartbeat (see --heartbeat-mode) when no outbox transaction committed for this
+    /// long (e.g. `10s`, `500ms`).
     #[arg(long, env = "CDC_RELAY_HEARTBEAT_INTERVAL", default_value = "10s", value_parser = parse_duration)]
     pub heartbeat_interval: Duration,
+    /// How the heartbeat writes WAL. `table`: upsert this slot's row of --heartbeat-table, an
+    /// UNLOGGED table the relay creates if missing; no logical decoding client (Debezium,
+    /// test_decoding, FOR ALL TABLES publications) ever sees it, and the slot advances through
+    /// the server's keepalives. `logical-message`: `pg_logical_emit_message`, seen by every
+    /// logical decoding client of the database (Debezium publishes it to `<prefix>.message`).
+    /// `off`: no heartbeat; keepalives alone advance the slot.
+    #[arg(
+        long,
+        env = "CDC_RELAY_HEARTBEAT_MODE",
+        value_enum,
+        default_value = "table"
+    )]
+    pub heartbeat_mode: HeartbeatModeArg,
+    /// The heartbeat table of --heartbeat-mode table, `table` or `schema.table` (plain
+    /// identifiers; unqualified: the outbox table's schema). One row per slot, so relays of
+    /// several slots can share it.
+    #[arg(long, env = "CDC_RELAY_HEARTBEAT_TABLE", default_value = DEFAULT_HEARTBEAT_TABLE, value_parser = parse_optionally_qualified)]
+    pub heartbeat_table: (Option<String>, String),
     /// How often progress is reported to Postgres.
     #[arg(long, env = "CDC_RELAY_STATUS_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub status_interval: Duration,
@@ -85,6 +106,17 @@ pub struct RelayArgs {
     pub http: HttpServerArgs,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// `--heartbeat-table` default.
+pub const DEFAULT_HEARTBEAT_TABLE: &str = "cdc_relay_heartbeat";
+
+/// `--heartbeat-mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HeartbeatModeArg {
+    Table,
+    LogicalMessage,
+    Off,
 }
 
 /// `--on-bad-row` values.
@@ -116,6 +148,11 @@ impl RelayArgs {
 
     /// The relay use case's settings.
     pub fn relay_settings(&self) -> Result<RelaySettings, String> {
+        if self.heartbeat_interval.is_zero() {
+            return Err(
+                "--heartbeat-interval must be more than 0 (use --heartbeat-mode off)".into(),
+            );
+        }
         if self.max_in_flight == 0 {
             return Err("--max-in-flight must be at least 1".into());
         }
@@ -129,10 +166,17 @@ impl RelayArgs {
             },
             error_topic: self.error_topic.clone(),
             max_in_flight: self.max_in_flight,
-            heartbeat_interval: self.heartbeat_interval,
+            heartbeat_interval: (self.heartbeat_mode != HeartbeatModeArg::Off)
+                .then_some(self.heartbeat_interval),
             shutdown_timeout: self.shutdown_timeout,
             max_retry_backoff: Duration::from_secs(10),
         })
+    }
+
+    /// `(schema, table)` of `--heartbeat-table`; an unqualified name is in the outbox's schema.
+    pub fn heartbeat_table(&self) -> (String, String) {
+        let (schema, table) = self.heartbeat_table.clone();
+        (schema.unwrap_or_else(|| self.outbox_table.0.clone()), table)
     }
 }
 
@@ -154,9 +198,15 @@ pub fn parse_identifier(raw: &str) -> Result<String, String> {
 }
 
 fn parse_table(raw: &str) -> Result<(String, String), String> {
+    let (schema, table) = parse_optionally_qualified(raw)?;
+    Ok((schema.unwrap_or_else(|| "public".to_owned()), table))
+}
+
+/// `table` or `schema.table`, plain identifiers; the schema when given.
+fn parse_optionally_qualified(raw: &str) -> Result<(Option<String>, String), String> {
     match raw.split_once('.') {
-        Some((schema, table)) => Ok((parse_identifier(schema)?, parse_identifier(table)?)),
-        None => Ok(("public".to_owned(), parse_identifier(raw)?)),
+        Some((schema, table)) => Ok((Some(parse_identifier(schema)?), parse_identifier(table)?)),
+        None => Ok((None, parse_identifier(raw)?)),
     }
 }
 
@@ -201,8 +251,50 @@ mod tests {
         assert_eq!(args.error_topic, "cdc.errors");
         assert_eq!(args.on_bad_row, BadRowPolicyArg::Stop);
         assert_eq!(args.heartbeat_interval, Duration::from_secs(10));
+        assert_eq!(args.heartbeat_mode, HeartbeatModeArg::Table);
+        assert_eq!(
+            args.heartbeat_table(),
+            ("public".into(), "cdc_relay_heartbeat".into())
+        );
         assert_eq!(args.ops_addr.to_string(), "127.0.0.1:8090");
         assert!(args.relay_settings().is_ok());
+    }
+
+    #[test]
+    fn heartbeat_mode_off_disables_the_heartbeat_and_the_table_follows_the_outbox_schema() {
+        let base = ["cdc-relay", "--database-url", "postgres://u:p@h/db"];
+        let args = RelayArgs::parse_from(base.iter().chain(&["--outbox-table", "orders.outbox"]));
+        assert_eq!(
+            args.heartbeat_table(),
+            ("orders".into(), "cdc_relay_heartbeat".into()),
+            "unqualified: the outbox's schema"
+        );
+        let settings = args.relay_settings().expect("valid");
+        assert_eq!(settings.heartbeat_interval, Some(Duration::from_secs(10)));
+
+        let args = RelayArgs::parse_from(base.iter().chain(&[
+            "--heartbeat-mode",
+            "off",
+            "--heartbeat-table",
+            "ops.beats",
+        ]));
+        assert_eq!(args.heartbeat_table(), ("ops".into(), "beats".into()));
+        assert_eq!(
+            args.relay_settings().expect("valid").heartbeat_interval,
+            None
+        );
+
+        let args =
+            RelayArgs::parse_from(base.iter().chain(&["--heartbeat-mode", "logical-message"]));
+        assert_eq!(args.heartbeat_mode, HeartbeatModeArg::LogicalMessage);
+        let zero = RelayArgs::parse_from(base.iter().chain(&["--heartbeat-interval", "0s"]));
+        assert!(zero.relay_settings().is_err(), "a zero interval is refused");
+        for bad in ["Beats", "a.b.c", "x-y", ""] {
+            assert!(
+                RelayArgs::try_parse_from(base.iter().chain(&["--heartbeat-table", bad])).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

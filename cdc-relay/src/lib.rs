@@ -34,9 +34,14 @@
 //! replication connection, which releases the slot for a standby at once.
 //!
 //! **WAL retention.** While outbox transactions flow, their acks advance the slot. When only
-//! other tables are busy, keepalive `wal_end`s (between transactions, with nothing in flight)
-//! and a periodic heartbeat (`pg_logical_emit_message`, non-transactional, after
-//! `--heartbeat-interval` without outbox traffic) advance it too, so the slot does not pin WAL.
+//! other tables are busy, the server's keepalives advance it: a keepalive's `wal_end` received
+//! between transactions is confirmed once every record before it is acknowledged — at once when
+//! nothing is in flight (why that is safe: [`domain::ack_tracker`]). After
+//! `--heartbeat-interval` without outbox traffic the relay also writes a heartbeat so WAL moves in
+//! its database (`--heartbeat-mode`): `table` (default) upserts the slot's row of an UNLOGGED
+//! table, which no logical decoding client sees (Debezium, `test_decoding`, `FOR ALL TABLES`
+//! publications); `logical-message` emits `pg_logical_emit_message`, which every client sees
+//! (Debezium publishes it to `<prefix>.message`); `off` writes nothing.
 //!
 //! **One active instance.** A replication slot can be streamed by one session at a time; a
 //! second relay on the same slot waits as a standby (retrying every second) and takes over

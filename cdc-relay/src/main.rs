@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cdc_relay::application::Relay;
-use cdc_relay::config::{BadRowPolicyArg, RelayArgs};
+use cdc_relay::config::{BadRowPolicyArg, HeartbeatModeArg, RelayArgs};
+use cdc_relay::infrastructure::heartbeat::{HeartbeatWrite, PgHeartbeat};
 use cdc_relay::infrastructure::kafka::KafkaSink;
 use cdc_relay::infrastructure::postgres::{ConnectParams, MetadataDb};
 use cdc_relay::infrastructure::replication::{PgReplicationSource, ReplicationSettings};
 use clap::Parser;
-use service_kit::{ReadinessCheck, install_metrics, ops_router, redact_url, serve, shutdown_token};
+use service_kit::{ReadinessCheck, install_metrics, ops_router, serve, shutdown_token};
 
 /// With `--on-bad-row error-topic`, a missing error topic would make the first bad row retry
 /// forever and hold the slot (auto-creation is off): refuse to start instead, saying what to do.
@@ -41,9 +42,10 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     let connect = ConnectParams::from_url(&args.database_url)?;
     tracing::info!(
-        database = redact_url(&args.database_url),
+        database = %args.database_url,
         slot = args.slot_name,
         publication = args.publication,
+        heartbeat_mode = ?args.heartbeat_mode,
         "cdc-relay starting"
     );
     let cancel = shutdown_token();
@@ -98,6 +100,15 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     metadata.ensure_slot().await?;
+    let heartbeat_write = match args.heartbeat_mode {
+        HeartbeatModeArg::Table => {
+            let (schema, table) = args.heartbeat_table();
+            HeartbeatWrite::Table { schema, table }
+        }
+        HeartbeatModeArg::LogicalMessage => HeartbeatWrite::LogicalMessage,
+        HeartbeatModeArg::Off => HeartbeatWrite::Off,
+    };
+    let heartbeat = PgHeartbeat::prepare(metadata.clone(), &heartbeat_write).await?;
     metadata.spawn_lag_monitor(args.lag_poll_interval, args.lag_warn_bytes, cancel.clone());
     if args.on_bad_row == BadRowPolicyArg::ErrorTopic {
         require_error_topic(&args.kafka, &args.error_topic).await?;
@@ -116,7 +127,7 @@ async fn main() -> anyhow::Result<()> {
     // Spawned, not awaited on the main thread: on a worker its wake-ups from the replication
     // and delivery tasks stay on the runtime's threads (measurably cheaper than waking main).
     let outcome =
-        tokio::spawn(Relay::new(source, sink.clone(), metadata, settings).run(cancel.clone()))
+        tokio::spawn(Relay::new(source, sink.clone(), heartbeat, settings).run(cancel.clone()))
             .await
             .context("the relay task panicked")?;
     sink.flush(Duration::from_secs(1));

@@ -19,6 +19,13 @@
 #               database of the same Postgres, so schema ids survive a restart (records in Kafka
 #               keep pointing at ids the registry still knows).
 #   Topics      deploy/topics.csv, the one topic list.
+#   TLS         openssl makes a local CA, a server certificate (localhost, 127.0.0.1) and a client
+#               certificate under $STACK_DIR/tls (kept across runs). Postgres runs with ssl=on:
+#               plaintext still works for the `pipeline` role, members of `tls_only` (e.g.
+#               `pipeline_tls`) must use TLS, `pipeline_cert` logs in with the client certificate.
+#               Kafka has two more listeners: SASL_SSL with SCRAM-SHA-512 (user `pipeline`) on
+#               $KAFKA_SASL_SSL_PORT and SSL with required client certificates (mTLS) on
+#               $KAFKA_SSL_PORT. Passwords are random per stack and printed with the env lines.
 #
 # Every wait polls with a deadline; on failure the log file's path and its tail are printed.
 set -euo pipefail
@@ -28,6 +35,8 @@ STACK_DIR="${STACK_DIR:-$REPO_DIR/.stack}"
 PG_PORT="${PG_PORT:-54329}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-9094}"
+KAFKA_SSL_PORT="${KAFKA_SSL_PORT:-9095}"
 REGISTRY_PORT="${REGISTRY_PORT:-8081}"
 REGISTRY_MANAGEMENT_PORT="${REGISTRY_MANAGEMENT_PORT:-9181}"
 APP_DB_USER="pipeline"
@@ -35,6 +44,8 @@ APP_DB_PASSWORD="pipeline"  # local stack only; real deployments take it from a 
 ADMIN_DB_PASSWORD="postgres" # local stack only
 TOPICS_FILE="$REPO_DIR/deploy/topics.csv"
 LOG_DIR="$STACK_DIR/logs"
+TLS_DIR="$STACK_DIR/tls"
+KAFKA_SCRAM_USER="pipeline"
 
 say() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -68,6 +79,43 @@ apt_install() {
   say "apt-get install $*"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
     >>"$LOG_DIR/apt.log" 2>&1 || fail_with_log apt "$LOG_DIR/apt.log" "apt-get install $* failed"
+}
+
+# ---------------------------------------------------------------- TLS material
+# tls_sign NAME SUBJECT EXTENSIONS: a key and a certificate signed by the local CA.
+tls_sign() {
+  openssl req -new -nodes -newkey rsa:2048 -keyout "$TLS_DIR/$1.key" -out "$TLS_DIR/$1.csr" \
+    -subj "$2" >>"$LOG_DIR/tls.log" 2>&1 || fail_with_log tls "$LOG_DIR/tls.log" "key for $1"
+  openssl x509 -req -in "$TLS_DIR/$1.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" \
+    -CAcreateserial -out "$TLS_DIR/$1.crt" -days 825 -sha256 -extfile <(printf '%b' "$3") \
+    >>"$LOG_DIR/tls.log" 2>&1 || fail_with_log tls "$LOG_DIR/tls.log" "certificate for $1"
+  rm -f "$TLS_DIR/$1.csr"
+}
+
+tls_up() {
+  command -v openssl >/dev/null 2>&1 || apt_install openssl
+  mkdir -p "$TLS_DIR"
+  if [ ! -f "$TLS_DIR/complete" ]; then
+    say "making the local CA and certificates in $TLS_DIR"
+    openssl req -x509 -new -nodes -newkey rsa:2048 -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt" \
+      -days 3650 -sha256 -subj "/CN=order-pipeline local CA" >>"$LOG_DIR/tls.log" 2>&1 \
+      || fail_with_log tls "$LOG_DIR/tls.log" "local CA"
+    # A CA that signs nothing we serve: the tests show that trusting it instead fails.
+    openssl req -x509 -new -nodes -newkey rsa:2048 -keyout "$TLS_DIR/untrusted-ca.key" \
+      -out "$TLS_DIR/untrusted-ca.crt" -days 3650 -sha256 -subj "/CN=order-pipeline untrusted CA" \
+      >>"$LOG_DIR/tls.log" 2>&1 || fail_with_log tls "$LOG_DIR/tls.log" "untrusted CA"
+    tls_sign server "/CN=localhost" \
+      'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment'
+    # CN = the Postgres role it logs in as (`cert` authentication) and the Kafka principal.
+    tls_sign client "/CN=pipeline_cert" \
+      'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment'
+    # Kafka reads key and chain from one PEM file.
+    cat "$TLS_DIR/server.key" "$TLS_DIR/server.crt" >"$TLS_DIR/server-keystore.pem"
+    openssl rand -hex 16 >"$TLS_DIR/kafka-scram-password"
+    openssl rand -hex 16 >"$TLS_DIR/postgres-tls-password"
+    chmod 600 "$TLS_DIR"/*.key "$TLS_DIR"/*-password "$TLS_DIR/server-keystore.pem"
+    touch "$TLS_DIR/complete"
+  fi
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -133,12 +181,8 @@ shared_buffers = 256MB
 wal_sender_timeout = 30s
 log_min_messages = warning
 EOF
-    cat >"$data/pg_hba.conf" <<EOF
-local all all trust
-host all all 127.0.0.1/32 scram-sha-256
-host replication all 127.0.0.1/32 scram-sha-256
-EOF
   fi
+  pg_tls_config "$home" "$data"
   if as_pg "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
     say "postgres already running on 127.0.0.1:$PG_PORT"
   else
@@ -155,7 +199,24 @@ DO \$\$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$APP_DB_USER') THEN
     CREATE ROLE $APP_DB_USER LOGIN REPLICATION CREATEDB PASSWORD '$APP_DB_PASSWORD';
   END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'tls_only') THEN
+    CREATE ROLE tls_only NOLOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pipeline_tls') THEN
+    CREATE ROLE pipeline_tls LOGIN REPLICATION CREATEDB IN ROLE tls_only;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pipeline_cert') THEN
+    CREATE ROLE pipeline_cert LOGIN REPLICATION CREATEDB IN ROLE tls_only;
+  END IF;
 END \$\$;
+-- The TLS roles act on the same databases as the app role (membership: its privileges, and
+-- ownership rights on its tables, which CREATE PUBLICATION needs).
+GRANT $APP_DB_USER TO pipeline_tls, pipeline_cert;
+-- ...and act as it (SET ROLE at login), so what they create belongs to the app role and a
+-- plaintext \`pipeline\` session (tests, tools) can read it.
+ALTER ROLE pipeline_tls SET role = '$APP_DB_USER';
+ALTER ROLE pipeline_cert SET role = '$APP_DB_USER';
+ALTER ROLE pipeline_tls PASSWORD '$(cat "$TLS_DIR/postgres-tls-password")';
 SQL
   for db in orders payments gateway registry; do
     if [ "$("${psql[@]}" -d postgres -c "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]; then
@@ -163,6 +224,40 @@ SQL
         || fail_with_log postgres "$log" "CREATE DATABASE $db failed"
     fi
   done
+}
+
+# pg_tls_config HOME DATA: the server certificate, ssl=on and the access rules (rewritten on every
+# `up`, so an older cluster gains them; a running server reloads).
+pg_tls_config() {
+  local home="$1" data="$2"
+  mkdir -p "$home/tls"
+  cp "$TLS_DIR/server.crt" "$TLS_DIR/server.key" "$TLS_DIR/ca.crt" "$home/tls/"
+  chmod 600 "$home/tls/server.key"
+  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$home/tls"
+  cat >"$data/tls.conf" <<EOF
+ssl = on
+ssl_cert_file = '$home/tls/server.crt'
+ssl_key_file = '$home/tls/server.key'
+ssl_ca_file = '$home/tls/ca.crt'
+EOF
+  grep -q "^include_if_exists = 'tls.conf'" "$data/postgresql.conf" \
+    || printf "\ninclude_if_exists = 'tls.conf'\n" >>"$data/postgresql.conf"
+  # First match wins: members of tls_only never get in without TLS; pipeline_cert proves itself
+  # with the client certificate (CN = role); everyone else uses a SCRAM password, with or
+  # without TLS.
+  cat >"$data/pg_hba.conf" <<EOF
+local all all trust
+hostnossl all +tls_only 127.0.0.1/32 reject
+hostnossl replication +tls_only 127.0.0.1/32 reject
+hostssl all pipeline_cert 127.0.0.1/32 cert
+hostssl replication pipeline_cert 127.0.0.1/32 cert
+host all all 127.0.0.1/32 scram-sha-256
+host replication all 127.0.0.1/32 scram-sha-256
+EOF
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$data/tls.conf" "$data/pg_hba.conf"
+  if as_pg "$(pg_bin_dir)/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    as_pg "$(pg_bin_dir)/pg_ctl" -D "$data" reload >/dev/null
+  fi
 }
 
 pg_down() {
@@ -223,11 +318,18 @@ kafka_up() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT,SSL://127.0.0.1:$KAFKA_SSL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT,SSL://127.0.0.1:$KAFKA_SSL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/server-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.crt
+listener.name.ssl.ssl.client.auth=required
 log.dirs=$dir/data
 auto.create.topics.enable=false
 num.partitions=1
@@ -278,6 +380,17 @@ topics_admin() {
   "$(kafka_java)" -Xmx256m -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" \
     -cp "$STACK_DIR/kafka/libs/*" org.apache.kafka.tools.TopicCommand \
     --bootstrap-server "127.0.0.1:$KAFKA_PORT" "$@"
+}
+
+# The SCRAM user of the SASL_SSL listener (idempotent: the password is set again on every `up`).
+kafka_scram_up() {
+  local log="$LOG_DIR/kafka-scram.log"
+  "$(kafka_java)" -Xmx256m -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" \
+    -cp "$STACK_DIR/kafka/libs/*" kafka.admin.ConfigCommand \
+    --bootstrap-server "127.0.0.1:$KAFKA_PORT" --alter --entity-type users \
+    --entity-name "$KAFKA_SCRAM_USER" \
+    --add-config "SCRAM-SHA-512=[iterations=8192,password=$(cat "$TLS_DIR/kafka-scram-password")]" \
+    >"$log" 2>&1 || fail_with_log kafka "$log" "creating the SCRAM user $KAFKA_SCRAM_USER failed"
 }
 
 topics_up() {
@@ -361,6 +474,16 @@ GATEWAY_DATABASE_URL=postgres://$APP_DB_USER:$APP_DB_PASSWORD@127.0.0.1:$PG_PORT
 POSTGRES_ADMIN_URL=postgres://postgres:$ADMIN_DB_PASSWORD@127.0.0.1:$PG_PORT/postgres
 KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_PORT
 SCHEMA_REGISTRY_URL=http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7
+TLS_CA_FILE=$TLS_DIR/ca.crt
+TLS_UNTRUSTED_CA_FILE=$TLS_DIR/untrusted-ca.crt
+TLS_CLIENT_CERT_FILE=$TLS_DIR/client.crt
+TLS_CLIENT_KEY_FILE=$TLS_DIR/client.key
+POSTGRES_TLS_PASSWORD=$(cat "$TLS_DIR/postgres-tls-password")
+ORDERS_DATABASE_TLS_URL='postgres://pipeline_tls:$(cat "$TLS_DIR/postgres-tls-password")@127.0.0.1:$PG_PORT/orders?sslmode=verify-full&sslrootcert=$TLS_DIR/ca.crt'
+KAFKA_SASL_SSL_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_SASL_SSL_PORT
+KAFKA_SSL_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_SSL_PORT
+KAFKA_SCRAM_USER=$KAFKA_SCRAM_USER
+KAFKA_SCRAM_PASSWORD=$(cat "$TLS_DIR/kafka-scram-password")
 EOF
 }
 
@@ -369,11 +492,13 @@ main() {
   case "${1:-}" in
     up)
       ensure_jars
+      tls_up
       pg_up
       kafka_up
       registry_up
       wait_until 60 topics_admin --list || fail_with_log kafka "$LOG_DIR/kafka.log" "broker does not answer"
       topics_up
+      kafka_scram_up
       print_env | tee "$STACK_DIR/env"
       say "stack is up (logs in $LOG_DIR)"
       ;;
@@ -382,7 +507,7 @@ main() {
       stop_pid kafka "$STACK_DIR/kafka/pid"
       pg_down
       ;;
-    env) print_env ;;
+    env) tls_up; print_env ;;
     status)
       pid_alive "$STACK_DIR/kafka/pid" && say "kafka: running" || say "kafka: stopped"
       pid_alive "$STACK_DIR/registry.pid" && say "registry: running" || say "registry: stopped"

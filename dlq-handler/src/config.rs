@@ -3,7 +3,8 @@
 use clap::{Args, Parser, Subcommand};
 use eventing::kafka::KafkaArgs;
 use eventing::kafka::keyed::KeyedConsumerArgs;
-use service_kit::{HttpServerArgs, LogArgs};
+use service_kit::postgres::PgUrl;
+use service_kit::{HttpServerArgs, LogArgs, RedactedUrl};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -19,12 +20,14 @@ pub struct Config {
     #[arg(long, env = "DLQ_HANDLER_OPS_ADDR", default_value = "127.0.0.1:8083")]
     pub ops_addr: SocketAddr,
     /// The payments database (shared with payment-processor, which owns its tables).
+    /// TLS as in libpq: `?sslmode=verify-full&sslrootcert=/ca.crt` (`sslcert`/`sslkey` for a
+    /// client certificate); see the README's "Security" section.
     #[arg(
         long,
         env = "PAYMENTS_DATABASE_URL",
         default_value = "postgres://pipeline:pipeline@127.0.0.1:54329/payments"
     )]
-    pub database_url: String,
+    pub database_url: PgUrl,
     /// Schema of the payments tables (tests and benchmarks use their own).
     #[arg(long, env = "DLQ_HANDLER_DATABASE_SCHEMA")]
     pub database_schema: Option<String>,
@@ -36,7 +39,7 @@ pub struct Config {
     pub database_timeout: Duration,
     /// The payment gateway, whose ledger is asked before failing an order it may have charged.
     #[arg(long, env = "GATEWAY_URL", default_value = "http://127.0.0.1:8090")]
-    pub gateway_url: String,
+    pub gateway_url: RedactedUrl,
     /// Bound on each ledger request.
     #[arg(long, env = "GATEWAY_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub gateway_timeout: Duration,
@@ -59,7 +62,7 @@ pub struct Config {
         env = "SCHEMA_REGISTRY_URL",
         default_value = "http://127.0.0.1:8081/apis/ccompat/v7"
     )]
-    pub schema_registry_url: String,
+    pub schema_registry_url: RedactedUrl,
     #[command(flatten)]
     pub consumer: KeyedConsumerArgs,
     #[command(flatten)]

@@ -12,7 +12,7 @@ use dlq_handler::infrastructure::postgres::{PgPaymentsStore, run_migrations};
 use eventing::AvroCodec;
 use eventing::kafka::keyed::{KeyedConsumer, KeyedConsumerConfig, RetryPolicy, RuntimeStatus};
 use service_kit::postgres::{MigrationError, PgSettings, connect_pool, retry_while_unreachable};
-use service_kit::{ReadinessCheck, install_metrics, ops_router, redact_url, serve, shutdown_token};
+use service_kit::{ReadinessCheck, install_metrics, ops_router, serve, shutdown_token};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -40,7 +40,8 @@ async fn operate(config: &Config, command: &Command) -> anyhow::Result<()> {
         kafka: config.kafka.clone(),
         topic: config.dlq_topic.clone(),
         pool,
-        codec: AvroCodec::new(&config.schema_registry_url).context("schema registry settings")?,
+        codec: AvroCodec::new(config.schema_registry_url.expose())
+            .context("schema registry settings")?,
     };
     match command {
         Command::List { filter, json } => {
@@ -93,7 +94,7 @@ async fn serve_dead_letters(config: Config) -> anyhow::Result<()> {
     describe_metrics();
     let cancel = shutdown_token();
     tracing::info!(
-        database = %redact_url(&config.database_url),
+        database = %config.database_url,
         gateway = %config.gateway_url,
         kafka = %config.kafka.kafka_bootstrap_servers,
         dlq_topic = %config.dlq_topic,
@@ -117,7 +118,8 @@ async fn serve_dead_letters(config: Config) -> anyhow::Result<()> {
         Err(e) => return Err(e).context("migrations failed"),
     }
 
-    let codec = AvroCodec::new(&config.schema_registry_url).context("schema registry settings")?;
+    let codec =
+        AvroCodec::new(config.schema_registry_url.expose()).context("schema registry settings")?;
     if let Err(e) = codec.register::<PaymentFailed>().await {
         // Not fatal: encoding retries the registration; until then dead letters retry.
         tracing::warn!(error = %e, "could not register PaymentFailed yet");
@@ -127,7 +129,7 @@ async fn serve_dead_letters(config: Config) -> anyhow::Result<()> {
         Ok(kept) => metrics::gauge!("dlq_handler_kept_dead_letters").set(kept as f64),
         Err(e) => tracing::warn!(error = %e, "could not count the kept dead letters yet"),
     }
-    let ledger = HttpChargeLedger::new(&config.gateway_url, config.gateway_timeout)
+    let ledger = HttpChargeLedger::new(config.gateway_url.expose(), config.gateway_timeout)
         .map_err(anyhow::Error::msg)?;
     let service = DeadLetterService::new(Arc::new(store), Arc::new(ledger));
     let handler = DeadLetterHandler::new(service, codec);

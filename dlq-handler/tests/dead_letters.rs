@@ -29,7 +29,7 @@ async fn migrate(world: &TestWorld) {
         .await
         .unwrap();
     let pool = connect_pool(&PgSettings {
-        url: payments_url(),
+        url: payments_url().parse().expect("valid database URL"),
         application_name: "dlq-handler-test".into(),
         pool_size: 1,
         timeout: Duration::from_secs(10),

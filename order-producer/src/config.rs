@@ -6,7 +6,8 @@ use crate::infrastructure::idempotency_cleanup::IdempotencyCleanupSettings;
 use clap::Parser;
 use eventing::kafka::KafkaArgs;
 use eventing::kafka::keyed::KeyedConsumerArgs;
-use service_kit::{HttpServerArgs, LogArgs};
+use service_kit::postgres::PgUrl;
+use service_kit::{HttpServerArgs, LogArgs, RedactedUrl};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
@@ -26,6 +27,8 @@ pub struct Config {
 
     /// Orders database, `postgres://user:password@host:port/db`. Logged with the password
     /// redacted. Default: the local stack's orders database.
+    /// TLS as in libpq: `?sslmode=verify-full&sslrootcert=/ca.crt` (`sslcert`/`sslkey` for a
+    /// client certificate); see the README's "Security" section.
     #[arg(
         long,
         env = "ORDERS_DATABASE_URL",
@@ -33,7 +36,7 @@ pub struct Config {
         hide_default_value = true,
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: PgUrl,
 
     /// Most pooled database connections.
     #[arg(long, env = "ORDER_PRODUCER_DB_POOL_SIZE", default_value_t = 16)]
@@ -50,7 +53,7 @@ pub struct Config {
         env = "SCHEMA_REGISTRY_URL",
         default_value = "http://127.0.0.1:8081/apis/ccompat/v7"
     )]
-    pub schema_registry_url: String,
+    pub schema_registry_url: RedactedUrl,
 
     #[command(flatten)]
     pub kafka: KafkaArgs,

@@ -17,7 +17,7 @@ use order_producer::infrastructure::postgres::{
     PgOrderRepository, PgOutboxWriter, PgSettings, connect_pool, run_migrations,
 };
 use service_kit::postgres::retry_while_unreachable;
-use service_kit::{install_metrics, redact_url, serve, shutdown_token};
+use service_kit::{install_metrics, serve, shutdown_token};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -30,8 +30,8 @@ async fn main() -> anyhow::Result<()> {
     let cancel = shutdown_token();
     tracing::info!(
         listen_addr = %config.listen_addr,
-        database = %redact_url(&config.database_url),
-        schema_registry = %service_kit::redact_url(&config.schema_registry_url),
+        database = %config.database_url,
+        schema_registry = %config.schema_registry_url,
         kafka = %config.kafka.kafka_bootstrap_servers,
         consumer_enabled = !config.disable_consumer,
         "starting order-producer"
@@ -48,7 +48,8 @@ async fn main() -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)?;
     migrate_when_reachable(&pool, &cancel).await?;
 
-    let codec = AvroCodec::new(&config.schema_registry_url).context("schema registry settings")?;
+    let codec =
+        AvroCodec::new(config.schema_registry_url.expose()).context("schema registry settings")?;
     if let Err(e) = codec.register::<OrderCreated>().await {
         // Not fatal: encoding retries the registration; until then POST /orders answers 503.
         tracing::warn!(error = %e, "could not register the OrderCreated schema yet");

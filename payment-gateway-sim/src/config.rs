@@ -5,6 +5,7 @@ use crate::domain::{Behaviour, Rate};
 use crate::infrastructure::postgres::SynchronousCommit;
 use crate::ops::{HttpServerArgs, LogArgs};
 use clap::Parser;
+use service_kit::postgres::PgUrl;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -32,6 +33,8 @@ pub struct Config {
 
     /// Ledger database, `postgres://user:password@host:port/db`. Logged with the password
     /// redacted. Default: the local stack's gateway database.
+    /// TLS as in libpq: `?sslmode=verify-full&sslrootcert=/ca.crt` (`sslcert`/`sslkey` for a
+    /// client certificate); see the README's "Security" section.
     #[arg(
         long,
         env = "GATEWAY_DATABASE_URL",
@@ -39,7 +42,7 @@ pub struct Config {
         hide_default_value = true,
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: PgUrl,
 
     /// Most pooled database connections. Each charge holds one for a single INSERT (about a
     /// millisecond), so a handful serves thousands of charges per second.

@@ -10,7 +10,7 @@ use payment_gateway_sim::infrastructure::metrics::describe_metrics;
 use payment_gateway_sim::infrastructure::postgres::{
     PgLedger, PgSettings, connect_pool, run_migrations,
 };
-use payment_gateway_sim::ops::{app, install_metrics, redact_url, serve, shutdown_token};
+use payment_gateway_sim::ops::{app, install_metrics, serve, shutdown_token};
 use service_kit::postgres::retry_while_unreachable;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -25,7 +25,7 @@ async fn main() -> anyhow::Result<()> {
     let behaviour = config.behaviour();
     tracing::info!(
         listen_addr = %config.listen_addr,
-        database = %redact_url(&config.database_url),
+        database = %config.database_url,
         synchronous_commit = ?config.synchronous_commit,
         pool_size = config.pool_size,
         ?behaviour,

@@ -4,7 +4,8 @@
 use clap::Parser;
 use eventing::kafka::KafkaArgs;
 use eventing::kafka::keyed::{KeyedConsumerArgs, RetryArgs};
-use service_kit::{HttpServerArgs, LogArgs};
+use service_kit::postgres::PgUrl;
+use service_kit::{HttpServerArgs, LogArgs, RedactedUrl};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -21,13 +22,15 @@ pub struct Config {
     )]
     pub ops_addr: SocketAddr,
     /// The payments database (owned by this service; migrated at start-up).
+    /// TLS as in libpq: `?sslmode=verify-full&sslrootcert=/ca.crt` (`sslcert`/`sslkey` for a
+    /// client certificate); see the README's "Security" section.
     #[arg(
         long,
         env = "PAYMENTS_DATABASE_URL",
         default_value = "postgres://pipeline:pipeline@127.0.0.1:54329/payments",
         hide_default_value = true
     )]
-    pub database_url: String,
+    pub database_url: PgUrl,
     /// Use this schema of the payments database instead of `public` (tests isolate themselves).
     #[arg(long, env = "PAYMENT_PROCESSOR_DATABASE_SCHEMA")]
     pub database_schema: Option<String>,
@@ -50,14 +53,14 @@ pub struct Config {
         env = "SCHEMA_REGISTRY_URL",
         default_value = "http://127.0.0.1:8081/apis/ccompat/v7"
     )]
-    pub schema_registry_url: String,
+    pub schema_registry_url: RedactedUrl,
     /// Base URL of the payment gateway (the simulator: payment-gateway-sim).
     #[arg(
         long,
         env = "PAYMENT_GATEWAY_URL",
         default_value = "http://127.0.0.1:8090"
     )]
-    pub gateway_url: String,
+    pub gateway_url: RedactedUrl,
     /// Bound on one gateway request; past it the attempt counts as transient (the idempotency
     /// key makes the retry safe even if the gateway did charge).
     #[arg(long, env = "PAYMENT_GATEWAY_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]

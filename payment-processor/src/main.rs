@@ -20,7 +20,7 @@ use payment_processor::infrastructure::postgres::{
 };
 use service_kit::postgres::retry_while_unreachable;
 use service_kit::postgres::{MigrationError, PgSettings, connect_pool};
-use service_kit::{ReadinessCheck, install_metrics, ops_router, redact_url, serve, shutdown_token};
+use service_kit::{ReadinessCheck, install_metrics, ops_router, serve, shutdown_token};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
     describe_metrics();
     let cancel = shutdown_token();
     tracing::info!(
-        database = %redact_url(&config.database_url),
+        database = %config.database_url,
         gateway = %config.gateway_url,
         kafka = %config.kafka.kafka_bootstrap_servers,
         source_topic = %config.source_topic,
@@ -81,7 +81,8 @@ async fn main() -> anyhow::Result<()> {
     .map_err(anyhow::Error::msg)?;
     migrate_when_reachable(&pool, config.database_schema.as_deref(), &cancel).await?;
 
-    let codec = AvroCodec::new(&config.schema_registry_url).context("schema registry settings")?;
+    let codec =
+        AvroCodec::new(config.schema_registry_url.expose()).context("schema registry settings")?;
     for registered in [
         codec.register::<PaymentCompleted>().await,
         codec.register::<PaymentFailed>().await,
@@ -92,7 +93,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let gateway = HttpPaymentGateway::new(
-        &config.gateway_url,
+        config.gateway_url.expose(),
         config.gateway_timeout,
         config.consumer.max_in_flight,
     )

@@ -26,7 +26,9 @@ fn env(name: &str) -> String {
 async fn concurrent_duplicates_settle_once_with_one_outbox_row_each() {
     let schema = format!("t_gc_{}", Uuid::new_v4().simple());
     let admin = connect_pool(&PgSettings {
-        url: env("PAYMENTS_DATABASE_URL"),
+        url: env("PAYMENTS_DATABASE_URL")
+            .parse()
+            .expect("valid database URL"),
         application_name: "group-commit-test".into(),
         pool_size: 1,
         timeout: Duration::from_secs(5),
@@ -42,7 +44,9 @@ async fn concurrent_duplicates_settle_once_with_one_outbox_row_each() {
         .await
         .expect("create schema");
     let pool = connect_pool(&PgSettings {
-        url: env("PAYMENTS_DATABASE_URL"),
+        url: env("PAYMENTS_DATABASE_URL")
+            .parse()
+            .expect("valid database URL"),
         application_name: "group-commit-test".into(),
         pool_size: 8,
         timeout: Duration::from_secs(5),

@@ -7,6 +7,8 @@
 pub mod http;
 mod ops;
 #[cfg(feature = "postgres")]
+mod pg_url;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod server;
 mod shutdown;
@@ -17,4 +19,4 @@ pub use ops::{LATENCY_BUCKETS_SECONDS, ReadinessCheck, install_metrics, ops_rout
 pub use server::{HttpServerArgs, serve};
 pub use shutdown::shutdown_token;
 pub use skeleton::{LogArgs, run_ops_only};
-pub use telemetry::{LogFormat, init_tracing, redact_url};
+pub use telemetry::{LogFormat, RedactedUrl, init_tracing, redact_url};

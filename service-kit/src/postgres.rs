@@ -1,6 +1,13 @@
 //! Postgres plumbing every service with a database shares (cargo feature `postgres`): the
-//! connection pool, the classification of database errors (SQLSTATE decides, never message text)
-//! and refinery migrations run under an advisory lock.
+//! connection pool, TLS, the classification of database errors (SQLSTATE decides, never message
+//! text) and refinery migrations run under an advisory lock.
+//!
+//! Every connection (pool or single client) is made with the TLS connector [`tls_connector`]
+//! builds from the URL's libpq parameters ([`PgUrl`], [`crate::pg_url`]): `sslmode` up to
+//! `verify-full`, `sslrootcert`, and a client certificate (`sslcert`/`sslkey`). Bad TLS settings
+//! (an unreadable CA file, a key that does not match its certificate) fail at start-up, naming
+//! the file; a server that fails verification fails the connection with OpenSSL's reason
+//! ("certificate verify failed", "hostname mismatch").
 //!
 //! The pool makes connections on demand and drops broken ones on recycle, so a service recovers
 //! by itself after the database was down. Passwords never reach a log: [`PgSettings`]'s `Debug`
@@ -14,15 +21,87 @@ use contracts::error::ErrorKind;
 use deadpool_postgres::{
     Manager, ManagerConfig, Pool, PoolConfig, PoolError, RecyclingMethod, Runtime, Timeouts,
 };
-use std::str::FromStr;
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
+use postgres_openssl::MakeTlsConnector;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio_postgres::NoTls;
+
+pub use crate::pg_url::{PgTls, PgUrl, PgUrlError, RootCerts, SslMode, Verification};
+
+/// A TLS file that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot use {what} {path}: {source}")]
+pub struct TlsSetupError {
+    what: &'static str,
+    path: PathBuf,
+    source: openssl::error::ErrorStack,
+}
+
+/// The connector every connection of a service uses, built from the URL's TLS parameters.
+pub fn tls_connector(tls: &PgTls) -> Result<MakeTlsConnector, TlsSetupError> {
+    let failed = |what: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| TlsSetupError { what, path, source }
+    };
+    let mut builder = SslConnector::builder(SslMethod::tls_client())
+        .map_err(failed("the TLS library", Path::new("(OpenSSL)")))?;
+    match &tls.root_certs {
+        Some(RootCerts::File(path)) => builder
+            .set_ca_file(path)
+            .map_err(failed("sslrootcert", path))?,
+        // SslConnector::builder already trusts the system's default store.
+        Some(RootCerts::System) | None => {}
+    }
+    if let Some((cert, key)) = &tls.client_cert {
+        builder
+            .set_certificate_chain_file(cert)
+            .map_err(failed("sslcert", cert))?;
+        builder
+            .set_private_key_file(key, SslFiletype::PEM)
+            .map_err(failed("sslkey", key))?;
+        builder.check_private_key().map_err(failed("sslkey", key))?;
+    }
+    let verification = tls.verification();
+    if verification == Verification::None {
+        builder.set_verify(SslVerifyMode::NONE);
+    }
+    let mut connector = MakeTlsConnector::new(builder.build());
+    if verification != Verification::ChainAndHost {
+        connector.set_callback(|config, _host| {
+            config.set_verify_hostname(false);
+            Ok(())
+        });
+    }
+    Ok(connector)
+}
+
+/// One connection (tools, tests, a service's dedicated session); the connection task is spawned
+/// and logs when it ends with an error.
+pub async fn connect(url: &PgUrl) -> Result<tokio_postgres::Client, ConnectError> {
+    let connector = tls_connector(url.tls())?;
+    let (client, connection) = url.config().connect(connector).await?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::warn!(%error, "database connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Why [`connect`] failed: the TLS settings, or the server / network.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+}
 
 /// How to reach a service's database.
 #[derive(Clone)]
 pub struct PgSettings {
-    /// `postgres://user:password@host:port/db` (never logged as is).
-    pub url: String,
+    /// `postgres://user:password@host:port/db?sslmode=…` (never logged as is).
+    pub url: PgUrl,
     /// Shown in `pg_stat_activity`.
     pub application_name: String,
     pub pool_size: usize,
@@ -38,7 +117,7 @@ pub struct PgSettings {
 impl std::fmt::Debug for PgSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgSettings")
-            .field("url", &crate::redact_url(&self.url))
+            .field("url", &self.url)
             .field("application_name", &self.application_name)
             .field("pool_size", &self.pool_size)
             .field("timeout", &self.timeout)
@@ -50,8 +129,7 @@ impl std::fmt::Debug for PgSettings {
 
 /// Build the pool (no connection is made yet).
 pub fn connect_pool(settings: &PgSettings) -> Result<Pool, String> {
-    let mut config = tokio_postgres::Config::from_str(&settings.url)
-        .map_err(|e| format!("invalid database URL: {e}"))?;
+    let mut config = settings.url.config().clone();
     config
         .application_name(&settings.application_name)
         .connect_timeout(settings.timeout)
@@ -60,9 +138,10 @@ pub fn connect_pool(settings: &PgSettings) -> Result<Pool, String> {
     if let Some(options) = server_options(settings) {
         config.options(options);
     }
+    let connector = tls_connector(settings.url.tls()).map_err(|e| e.to_string())?;
     let manager = Manager::from_config(
         config,
-        NoTls,
+        connector,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -209,7 +288,7 @@ mod tests {
 
     fn settings(schema: Option<&str>, options: &[(&str, &str)]) -> PgSettings {
         PgSettings {
-            url: "postgres://u:secret@h/db".into(),
+            url: PgUrl::parse("postgres://u:secret@h/db").unwrap(),
             application_name: "x".into(),
             pool_size: 1,
             timeout: Duration::from_secs(1),

@@ -36,6 +36,47 @@ pub fn init_tracing(format: LogFormat, default_filter: &str) {
 /// - `key=value` connection strings (libpq style, values optionally single-quoted):
 ///   `host=db password='s e c' user=u` → `host=db password=*** user=u`.
 pub fn redact_url(raw: &str) -> String {
+    redact(raw)
+}
+
+/// A URL that may carry credentials (a schema registry's or a gateway's `https://user:pass@…`,
+/// a token query parameter): `Debug` and `Display` show it through [`redact_url`]; the driver
+/// gets it from [`RedactedUrl::expose`]. A configuration struct holding one can derive `Debug`
+/// safely.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedactedUrl(String);
+
+impl RedactedUrl {
+    pub fn new(url: impl Into<String>) -> Self {
+        RedactedUrl(url.into())
+    }
+
+    /// The URL as given, credentials included: only for handing to a client.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for RedactedUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Ok(RedactedUrl(raw.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for RedactedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", redact(&self.0))
+    }
+}
+
+impl std::fmt::Display for RedactedUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
+}
+
+fn redact(raw: &str) -> String {
     match raw.split_once("://") {
         Some((scheme, rest)) => {
             let (before_query, query) = match rest.split_once('?') {
@@ -165,7 +206,25 @@ fn redact_key_values(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{RedactedUrl, redact_url};
+
+    #[test]
+    fn redacted_url_hides_credentials_in_debug_and_display_but_hands_them_to_the_client() {
+        let url: RedactedUrl = "https://reg:s3cret@registry.example/apis?token=t0ken"
+            .parse()
+            .unwrap();
+        for shown in [format!("{url:?}"), format!("{url}")] {
+            assert!(
+                !shown.contains("s3cret") && !shown.contains("t0ken"),
+                "{shown}"
+            );
+            assert!(shown.contains("registry.example"), "{shown}");
+        }
+        assert_eq!(
+            url.expose(),
+            "https://reg:s3cret@registry.example/apis?token=t0ken"
+        );
+    }
 
     #[test]
     fn passwords_are_redacted() {

@@ -71,6 +71,71 @@ pub struct PipelineConfig {
     pub gateway_args: Vec<String>,
     /// Environment for every service (e.g. `LOG_FORMAT=json`, `LOG_LEVEL`).
     pub service_env: Vec<(String, String)>,
+    /// Run every service over TLS (Postgres and Kafka) instead of plaintext.
+    pub security: Option<Security>,
+}
+
+/// How the services reach the stack over TLS: Postgres as a role that may only log in over TLS,
+/// with `verify-full` against the stack's CA; Kafka on the SASL_SSL listener with SCRAM-SHA-512.
+#[derive(Clone)]
+pub struct Security {
+    pub db_user: String,
+    pub db_password: String,
+    /// libpq TLS parameters added to every service's database URL.
+    pub db_tls_params: String,
+    pub kafka_bootstrap_servers: String,
+    /// librdkafka options, `key=value`.
+    pub kafka_options: Vec<String>,
+    pub kafka_password: String,
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Security")
+            .field("db_user", &self.db_user)
+            .field("db_tls_params", &self.db_tls_params)
+            .field("kafka_bootstrap_servers", &self.kafka_bootstrap_servers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Security {
+    /// The stack's TLS role (`pipeline_tls`, random password) and SCRAM user, from the env lines
+    /// `make up` prints.
+    pub fn from_stack_env() -> Self {
+        let var = |key: &str| {
+            std::env::var(key).unwrap_or_else(|_| {
+                panic!("{key} is not set: {START_STACK} and `source .stack/env` (make test does)")
+            })
+        };
+        let ca = var("TLS_CA_FILE");
+        let kafka_password = var("KAFKA_SCRAM_PASSWORD");
+        Security {
+            db_user: "pipeline_tls".into(),
+            db_password: var("POSTGRES_TLS_PASSWORD"),
+            db_tls_params: format!("sslmode=verify-full&sslrootcert={ca}"),
+            kafka_bootstrap_servers: var("KAFKA_SASL_SSL_BOOTSTRAP_SERVERS"),
+            kafka_options: vec![
+                "security.protocol=SASL_SSL".into(),
+                "sasl.mechanism=SCRAM-SHA-512".into(),
+                format!("sasl.username={}", var("KAFKA_SCRAM_USER")),
+                format!("sasl.password={kafka_password}"),
+                format!("ssl.ca.location={ca}"),
+            ],
+            kafka_password,
+        }
+    }
+
+    /// `plain` with this role's credentials and the TLS parameters.
+    pub fn db_url(&self, plain: &str) -> String {
+        let (scheme, rest) = plain.split_once("://").expect("a postgres:// URL");
+        let host_and_db = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        let separator = if host_and_db.contains('?') { '&' } else { '?' };
+        format!(
+            "{scheme}://{}:{}@{host_and_db}{separator}{}",
+            self.db_user, self.db_password, self.db_tls_params
+        )
+    }
 }
 
 impl PipelineConfig {
@@ -85,6 +150,7 @@ impl PipelineConfig {
             retry_attempts: "2".into(),
             gateway_args: Vec::new(),
             service_env: Vec::new(),
+            security: None,
         }
     }
 }
@@ -367,12 +433,20 @@ impl Pipeline {
                 .await
                 .unwrap_or_else(|e| panic!("topic ({e}): {START_STACK}"));
         }
+        let security = config.security.as_ref();
+        let db = |plain: &str| security.map_or_else(|| plain.to_owned(), |s| s.db_url(plain));
         let common = |args: &[&str]| -> Vec<String> {
             let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
             v.extend([
                 "--kafka-bootstrap-servers".into(),
-                env.kafka_bootstrap_servers.clone(),
+                security.map_or_else(
+                    || env.kafka_bootstrap_servers.clone(),
+                    |s| s.kafka_bootstrap_servers.clone(),
+                ),
             ]);
+            for option in security.iter().flat_map(|s| &s.kafka_options) {
+                v.extend(["--kafka-option".into(), option.clone()]);
+            }
             v
         };
         let template = format!("{}.{id}.{{aggregatetype}}", config.prefix);
@@ -384,13 +458,13 @@ impl Pipeline {
         for (label, url, table, slot) in [
             (
                 "cdc-relay-orders",
-                world.orders_url(),
+                db(&world.orders_url()),
                 "public.outbox".to_string(),
                 world.slot("o"),
             ),
             (
                 "cdc-relay-payments",
-                env.payments_database_url.clone(),
+                db(&env.payments_database_url),
                 format!("{}.outbox", world.schema),
                 world.slot("p"),
             ),
@@ -425,7 +499,7 @@ impl Pipeline {
             "--listen-addr".to_string(),
             format!("127.0.0.1:{gateway_port}"),
             "--database-url".into(),
-            World::gateway_database_url(),
+            db(&World::gateway_database_url()),
         ];
         gateway_args.extend(config.gateway_args.iter().cloned());
         let gateway = spawn(
@@ -444,7 +518,7 @@ impl Pipeline {
                 "--listen-addr",
                 &format!("127.0.0.1:{api_port}"),
                 "--database-url",
-                &world.orders_url(),
+                &db(&world.orders_url()),
                 "--payment-topic",
                 &world.topic("payment"),
                 "--dead-letter-topic",
@@ -464,7 +538,7 @@ impl Pipeline {
                 "--ops-addr",
                 &format!("127.0.0.1:{processor_port}"),
                 "--database-url",
-                &env.payments_database_url,
+                &db(&env.payments_database_url),
                 "--database-schema",
                 &world.schema,
                 "--gateway-url",
@@ -499,7 +573,7 @@ impl Pipeline {
                 "--ops-addr",
                 &format!("127.0.0.1:{dlq_port}"),
                 "--database-url",
-                &env.payments_database_url,
+                &db(&env.payments_database_url),
                 "--database-schema",
                 &world.schema,
                 "--gateway-url",

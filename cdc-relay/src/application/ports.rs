@@ -25,7 +25,8 @@ pub enum WalEvent {
     Change(WalMessage),
     /// The open transaction committed; `end_lsn` is the position to acknowledge once handled.
     Commit { end_lsn: Lsn },
-    /// A `pg_logical_emit_message` message (the relay's heartbeat is a non-transactional one).
+    /// A `pg_logical_emit_message` message (the relay's `--heartbeat-mode logical-message`
+    /// heartbeat is a non-transactional one).
     LogicalMessage {
         transactional: bool,
         lsn: Lsn,
@@ -70,8 +71,9 @@ pub trait EventSink: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<Delivery, SinkError>> + Send;
 }
 
-/// Writes a WAL record the replication stream will deliver, so the slot can advance while no
-/// outbox transaction flows.
+/// Makes WAL move in the relay's database while no outbox transaction flows, so the keepalives
+/// (or the logical message itself) carry a newer position the slot can advance to once
+/// everything before it is acknowledged. It confirms nothing by itself.
 pub trait Heartbeat: Clone + Send + Sync + 'static {
     fn emit(&self) -> impl Future<Output = Result<(), RelayError>> + Send;
 }

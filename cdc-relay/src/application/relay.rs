@@ -5,7 +5,8 @@
 //!   with backoff until Kafka takes it: a record is never skipped),
 //! - the next WAL event, polled only while fewer than `max_in_flight` records are unacked (so a
 //!   slow or absent broker stops WAL reading instead of growing memory),
-//! - the heartbeat timer, and shutdown.
+//! - the heartbeat timer (when a heartbeat is configured: after `heartbeat_interval` without an
+//!   outbox commit it asks the [`Heartbeat`] port to make WAL move), and shutdown.
 //!
 //! After every event or ack that moves [`AckTracker::flushable_lsn`], the new position is
 //! reported to the source; nothing else is ever reported.
@@ -48,8 +49,9 @@ pub struct RelaySettings {
     pub error_topic: String,
     /// Most records handed to Kafka and not yet acknowledged.
     pub max_in_flight: usize,
-    /// Emit a heartbeat when no outbox transaction committed for this long.
-    pub heartbeat_interval: Duration,
+    /// Emit a heartbeat when no outbox transaction committed for this long; `None`: never
+    /// (keepalives alone advance the slot).
+    pub heartbeat_interval: Option<Duration>,
     /// On shutdown, how long to wait for in-flight acks.
     pub shutdown_timeout: Duration,
     /// Longest wait between re-sends of a record Kafka rejected.
@@ -123,7 +125,12 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
     }
 
     async fn replicate(&mut self, cancel: &CancellationToken) -> Result<(), RelayError> {
-        let tick = (self.settings.heartbeat_interval / 2).max(Duration::from_millis(100));
+        let heartbeat_on = self.settings.heartbeat_interval.is_some();
+        let tick = self
+            .settings
+            .heartbeat_interval
+            .map_or(Duration::from_secs(3600), |interval| interval / 2)
+            .max(Duration::from_millis(100));
         let mut heartbeat_timer = tokio::time::interval(tick);
         heartbeat_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -136,7 +143,7 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
                     Some(event) => self.on_event(event).await?,
                     None => return Ok(()),
                 },
-                _ = heartbeat_timer.tick() => self.maybe_heartbeat(),
+                _ = heartbeat_timer.tick(), if heartbeat_on => self.maybe_heartbeat(),
             }
         }
     }
@@ -431,7 +438,10 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
     }
 
     fn maybe_heartbeat(&mut self) {
-        if self.last_outbox_activity.elapsed() < self.settings.heartbeat_interval {
+        let Some(interval) = self.settings.heartbeat_interval else {
+            return;
+        };
+        if self.last_outbox_activity.elapsed() < interval {
             return;
         }
         self.last_outbox_activity = Instant::now();
@@ -617,7 +627,7 @@ mod tests {
             bad_row_policy: BadRowPolicy::Stop,
             error_topic: "cdc.errors".into(),
             max_in_flight,
-            heartbeat_interval: Duration::from_secs(3600),
+            heartbeat_interval: None,
             shutdown_timeout: Duration::from_millis(200),
             max_retry_backoff: Duration::from_millis(20),
         }
@@ -825,6 +835,73 @@ mod tests {
         let result = run(events, Broker::AckAll, 10, |f, _| f.contains(&Lsn(500))).await;
         assert_eq!(result.enqueued, ["a"]);
         assert_eq!(result.flushed.last(), Some(&Lsn(500)));
+    }
+
+    #[tokio::test]
+    async fn a_keepalive_after_an_unacked_record_is_confirmed_only_once_the_record_is_acked() {
+        let mut events = tx(100, &["a"]);
+        events.push(WalEvent::KeepAlive { wal_end: Lsn(500) });
+        // The first attempt of "a" fails; the re-send (after the keepalive arrived) is acked.
+        let result = run(events, Broker::FailFirst("a"), 10, |f, _| {
+            f.contains(&Lsn(500))
+        })
+        .await;
+        assert_eq!(result.enqueued, ["a", "a"], "a was re-sent");
+        assert_eq!(
+            result.flushed,
+            vec![Lsn(1), Lsn(500)],
+            "nothing confirmed while a was unacked, then straight to the keepalive"
+        );
+    }
+
+    /// Counts `emit` calls.
+    #[derive(Clone, Default)]
+    struct CountingHeartbeat(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl Heartbeat for CountingHeartbeat {
+        async fn emit(&self) -> Result<(), RelayError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn heartbeats_follow_outbox_silence_and_never_come_when_off() {
+        let start = |interval: Option<Duration>| {
+            let heartbeat = CountingHeartbeat::default();
+            let source = FakeSource {
+                events: vec![WalEvent::SessionStarted { durable: Lsn(1) }].into(),
+                flushed: Arc::default(),
+            };
+            let sink = FakeSink {
+                broker: Broker::AckAll,
+                enqueued: Arc::default(),
+            };
+            let relay = Relay::new(
+                source,
+                sink,
+                heartbeat.clone(),
+                RelaySettings {
+                    heartbeat_interval: interval,
+                    ..settings(10)
+                },
+            );
+            let cancel = CancellationToken::new();
+            (heartbeat, cancel.clone(), tokio::spawn(relay.run(cancel)))
+        };
+        let (on, on_cancel, on_task) = start(Some(Duration::from_millis(100)));
+        let (off, off_cancel, off_task) = start(None);
+        let count = |h: &CountingHeartbeat| h.0.load(std::sync::atomic::Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while count(&on) < 3 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        on_cancel.cancel();
+        off_cancel.cancel();
+        on_task.await.expect("no panic").expect("clean stop");
+        off_task.await.expect("no panic").expect("clean stop");
+        assert!(count(&on) >= 3, "the heartbeat ran ({} times)", count(&on));
+        assert_eq!(count(&off), 0, "--heartbeat-mode off: never");
     }
 
     #[tokio::test]

@@ -20,10 +20,52 @@
 //!   position, so delivery is **at-least-once** (duplicates after a crash carry the same event id
 //!   header for consumers to deduplicate).
 //!
-//! Keepalives let progress advance while no outbox rows flow (WAL from other tables still has to
-//! be released): a keepalive's `wal_end` received *between* transactions is queued like an empty
-//! transaction, so it becomes flushable once everything before it is acked. A keepalive inside an
-//! open transaction is ignored, because its position says nothing about that transaction.
+//! # Positions outside transactions: keepalives, heartbeats, empty transactions
+//!
+//! While the outbox is idle the relay sees no transaction, yet the slot must follow the WAL
+//! (other tables' writes, the heartbeat) or it pins WAL forever. What it does see is the server's
+//! keepalive, whose `wal_end` is the walsender's read position: the end of the last WAL record it
+//! decoded. [`AckTracker::keepalive`] turns a `wal_end` received *between* transactions into an
+//! entry of the same queue as the transactions — an empty transaction ending there. Why
+//! confirming it (once flushable) loses nothing:
+//!
+//! 1. **Everything before `wal_end` was already sent, or has nothing to send.** The walsender
+//!    decodes the WAL in order and sends a transaction while decoding its commit record, before
+//!    its read position moves past that record; the connection is ordered. So when a keepalive
+//!    with `wal_end = W` arrives, every transaction committed before `W` either arrived earlier in
+//!    the stream or produced nothing for us: no change in the publication (pgoutput skips such
+//!    empty transactions since Postgres 15 and sends a bare BEGIN/COMMIT before), or no change at
+//!    all (the relay's UNLOGGED heartbeat table writes only a commit record).
+//! 2. **Everything not yet sent commits at or after `W`.** Its commit record lies ahead of the
+//!    read position. After a restart Postgres replays every transaction whose commit record
+//!    starts at or after `confirmed_flush_lsn`, so confirming `W` drops none of them (and the
+//!    slot's `restart_lsn` is Postgres' business: it stays far enough back to decode
+//!    transactions that were still open at `W`).
+//! 3. **Nothing we received before `W` may be unacknowledged.** That is the queue rule: the
+//!    keepalive entry sits behind every transaction registered before it and becomes flushable
+//!    only when they all are. With nothing in flight it is flushable at once, which is how the
+//!    slot advances on an idle outbox; with a record in flight it waits for that record's ack,
+//!    then the position jumps to the newest keepalive.
+//!
+//! The rest follows from these:
+//! - A keepalive *inside* an open transaction (the walsender pings while it streams a large
+//!   transaction) is ignored: it says nothing about the transaction being received, and its
+//!   Commit follows anyway.
+//! - A keepalive not past the highest position registered so far is ignored (no news, and the
+//!   queue stays ordered). Consecutive keepalives share one entry, so an idle period costs
+//!   constant memory.
+//! - An empty transaction (BEGIN/COMMIT with no outbox insert) is the same thing at its
+//!   `end_lsn`: flushable as soon as everything before it is.
+//! - A non-transactional logical message (`--heartbeat-mode logical-message`) is decoded and
+//!   sent at its own LSN, outside any transaction, after every transaction committed before it:
+//!   the relay passes its LSN to [`AckTracker::keepalive`] too.
+//!
+//! When keepalives come: a walsender that has caught up with the WAL and waits for more sends
+//! one whenever the position the client reported is behind its read position (and, asking for a
+//! reply, at least every `wal_sender_timeout / 2`). So each burst of WAL the relay has no
+//! transaction for is followed by a keepalive carrying its end. A heartbeat never confirms
+//! anything by itself: it only makes WAL (and so the keepalives' `wal_end`) move in this
+//! database, and the rules above decide what is confirmed.
 //!
 //! # Protocol
 //!
@@ -613,6 +655,112 @@ mod tests {
             }
         }
         assert_eq!(tracker.in_flight(), model.unacked());
+    }
+
+    /// Feed `plans` as a stream in which every record is acked at once, except the record
+    /// numbered `held` (counting all records of the stream), which stays in flight. Calls
+    /// `after_each(tracker, held_tx_end)` after every operation; `held_tx_end` is the end of the
+    /// held record's transaction once its Commit arrived.
+    fn run_with_one_held_record(
+        start: u64,
+        plans: &[TxPlan],
+        held: Option<usize>,
+        mut after_each: impl FnMut(&AckTracker, Option<Lsn>, StreamOp, bool),
+    ) -> (AckTracker, Option<RecordSeq>) {
+        let mut tracker = AckTracker::new(Lsn(start));
+        let mut sent = 0usize;
+        let mut held_seq = None;
+        let mut held_open = false;
+        let mut held_end = None;
+        for op in stream_ops(start, plans) {
+            let used = match op {
+                StreamOp::Keepalive(wal_end) => tracker.keepalive(wal_end),
+                StreamOp::Begin(final_lsn) => {
+                    tracker
+                        .begin_tx(final_lsn)
+                        .expect("generated LSNs increase");
+                    true
+                }
+                StreamOp::Send => {
+                    let seq = tracker.record_sent().expect("tx open");
+                    if Some(sent) == held {
+                        held_seq = Some(seq);
+                        held_open = true;
+                    } else {
+                        tracker.record_acked(seq).expect("in flight");
+                    }
+                    sent += 1;
+                    true
+                }
+                StreamOp::End(end_lsn) => {
+                    tracker.end_tx(end_lsn).expect("generated LSNs increase");
+                    if held_open {
+                        held_end = Some(end_lsn);
+                        held_open = false;
+                    }
+                    true
+                }
+            };
+            after_each(&tracker, held_end, op, used);
+        }
+        (tracker, held_seq)
+    }
+
+    proptest! {
+        /// An idle outbox: with nothing in flight, the newest keepalive and the end of every
+        /// transaction (empty ones included) are confirmed at once.
+        #[test]
+        fn with_nothing_in_flight_every_position_between_transactions_is_confirmed_at_once(
+            start in 0u64..1_000,
+            plans in proptest::collection::vec(tx_plan(), 0..12),
+        ) {
+            let (tracker, _) = run_with_one_held_record(start, &plans, None, |tracker, _, op, used| {
+                match op {
+                    StreamOp::Keepalive(wal_end) if used => {
+                        assert_eq!(tracker.flushable_lsn(), wal_end, "keepalive confirmed at once");
+                    }
+                    StreamOp::End(end_lsn) => {
+                        assert_eq!(tracker.flushable_lsn(), end_lsn, "commit confirmed at once");
+                    }
+                    _ => {}
+                }
+                assert_eq!(tracker.in_flight(), 0);
+            });
+            prop_assert_eq!(tracker.pending_transactions(), 0);
+        }
+
+        /// One record stays unacked: no keepalive or later transaction moves the position to or
+        /// past its transaction's end; once it is acked the position jumps to the newest one.
+        #[test]
+        fn no_keepalive_is_confirmed_past_an_unacked_record(
+            start in 0u64..1_000,
+            plans in proptest::collection::vec(tx_plan(), 1..12),
+            held_choice in any::<usize>(),
+        ) {
+            let records: usize = plans.iter().map(|p| p.records).sum();
+            prop_assume!(records > 0);
+            let held = held_choice % records;
+            let mut last_position = Lsn(start);
+            let (mut tracker, held_seq) =
+                run_with_one_held_record(start, &plans, Some(held), |tracker, held_end, op, used| {
+                    if let Some(end) = held_end {
+                        assert!(
+                            tracker.flushable_lsn() < end,
+                            "confirmed {} past the unacked record's transaction end {end}",
+                            tracker.flushable_lsn()
+                        );
+                    }
+                    match op {
+                        StreamOp::Keepalive(lsn) if used => last_position = lsn,
+                        StreamOp::End(lsn) => last_position = lsn,
+                        _ => {}
+                    }
+                });
+            let held_seq = held_seq.expect("the held record was sent");
+            prop_assert_eq!(tracker.in_flight(), 1);
+            tracker.record_acked(held_seq).expect("in flight");
+            prop_assert_eq!(tracker.flushable_lsn(), last_position);
+        }
     }
 
     proptest! {

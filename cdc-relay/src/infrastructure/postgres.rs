@@ -1,14 +1,15 @@
 //! The metadata connection (an ordinary `tokio_postgres` session, separate from the replication
-//! stream): preflight checks, slot and publication management, heartbeats, slot lag.
+//! stream): preflight checks, slot and publication management, slot lag; heartbeats
+//! ([`super::heartbeat`]) run on it too.
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio_postgres::{Client, NoTls};
+use postgres_openssl::MakeTlsConnector;
+use service_kit::postgres::{PgUrl, RootCerts, SslMode, Verification};
+use tokio_postgres::Client;
 use tokio_util::sync::CancellationToken;
 
-use crate::application::ports::Heartbeat;
 use crate::domain::lsn::Lsn;
 use crate::error::RelayError;
 use crate::telemetry;
@@ -23,7 +24,6 @@ const SLOT_INFO: &str = "SELECT plugin::text, active_pid, confirmed_flush_lsn::t
      FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()";
 const CREATE_SLOT: &str =
     "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')";
-const EMIT_HEARTBEAT: &str = "SELECT pg_logical_emit_message(false, 'cdc-relay-heartbeat', '')";
 const SLOT_LAG_BYTES: &str = "SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint \
      FROM pg_replication_slots WHERE slot_name = $1";
 const ADVANCE_SLOT: &str = "SELECT pg_replication_slot_advance($1, $2::text::pg_lsn) \
@@ -32,37 +32,43 @@ const ADVANCE_SLOT: &str = "SELECT pg_replication_slot_advance($1, $2::text::pg_
 /// Postgres' `duplicate_object`: another instance created the slot first.
 const DUPLICATE_OBJECT: &str = "42710";
 
-/// Where and as whom to connect, parsed once from the database URL.
+/// Where and as whom to connect, parsed once from the database URL; the same TLS settings
+/// (`sslmode`, `sslrootcert`, `sslcert`/`sslkey`) serve the metadata connection (OpenSSL, through
+/// `service_kit::postgres`) and the replication connection (rustls, through pgwire-replication).
 #[derive(Clone)]
 pub struct ConnectParams {
-    pub url: String,
+    pub url: PgUrl,
     pub host: String,
     pub port: u16,
     pub user: String,
     pub password: String,
     pub database: String,
+    connector: MakeTlsConnector,
 }
 
 impl std::fmt::Debug for ConnectParams {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ConnectParams")
-            .field("url", &service_kit::redact_url(&self.url))
+            .field("url", &self.url)
             .finish()
     }
 }
 
 impl ConnectParams {
-    pub fn from_url(url: &str) -> Result<Self, RelayError> {
+    /// Checks the TLS files too (a missing CA file fails here, at start-up).
+    pub fn from_url(url: &PgUrl) -> Result<Self, RelayError> {
         let invalid = |why: &str| RelayError::Config(format!("database URL: {why}"));
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| invalid(&e.to_string()))?;
+        let config = url.config();
         let host = match config.get_hosts().first() {
             Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
             #[cfg(unix)]
             Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
             None => "localhost".to_owned(),
         };
+        let connector = service_kit::postgres::tls_connector(url.tls())
+            .map_err(|e| RelayError::Config(format!("database TLS: {e}")))?;
         Ok(ConnectParams {
-            url: url.to_owned(),
+            url: url.clone(),
             host,
             port: config.get_ports().first().copied().unwrap_or(5432),
             user: config
@@ -77,7 +83,43 @@ impl ConnectParams {
                 .get_dbname()
                 .ok_or_else(|| invalid("no database name"))?
                 .to_owned(),
+            connector,
         })
+    }
+
+    /// pgwire-replication's TLS settings for the same URL (libpq's meaning of each mode; a
+    /// `require` with `sslrootcert` verifies the chain, as libpq does).
+    pub fn replication_tls(&self) -> pgwire_replication::TlsConfig {
+        use pgwire_replication::SslMode as Wire;
+        let tls = self.url.tls();
+        let mode = match (tls.mode, tls.verification()) {
+            (SslMode::Disable, _) => Wire::Disable,
+            (SslMode::Prefer, _) => Wire::Prefer,
+            (_, Verification::None) => Wire::Require,
+            (_, Verification::Chain) => Wire::VerifyCa,
+            (_, Verification::ChainAndHost) => Wire::VerifyFull,
+        };
+        let (client_cert_pem_path, client_key_pem_path) = match &tls.client_cert {
+            Some((cert, key)) => (Some(cert.clone()), Some(key.clone())),
+            None => (None, None),
+        };
+        pgwire_replication::TlsConfig {
+            mode,
+            ca_pem_path: match &tls.root_certs {
+                Some(RootCerts::File(path)) => Some(path.clone()),
+                Some(RootCerts::System) | None => None,
+            },
+            // pgwire-replication refuses verify-full towards an IP address unless the name to
+            // verify is given explicitly; given, rustls checks the certificate's IP SAN (what
+            // libpq and OpenSSL do too).
+            sni_hostname: self
+                .host
+                .parse::<std::net::IpAddr>()
+                .is_ok()
+                .then(|| self.host.clone()),
+            client_cert_pem_path,
+            client_key_pem_path,
+        }
     }
 }
 
@@ -94,7 +136,7 @@ pub struct SlotInfo {
 /// check recover on their own.
 #[derive(Debug, Clone)]
 pub struct MetadataDb {
-    url: String,
+    params: ConnectParams,
     client: Arc<tokio::sync::Mutex<Arc<Client>>>,
     slot: String,
 }
@@ -102,25 +144,31 @@ pub struct MetadataDb {
 impl MetadataDb {
     /// Connect (fails fast if Postgres is unreachable at startup).
     pub async fn connect(params: &ConnectParams, slot: &str) -> Result<Self, RelayError> {
-        let client = open_client(&params.url, slot).await?;
+        let client = open_client(params, slot).await?;
         Ok(MetadataDb {
-            url: params.url.clone(),
+            params: params.clone(),
             client: Arc::new(tokio::sync::Mutex::new(Arc::new(client))),
             slot: slot.to_owned(),
         })
     }
 
     /// The live client, reconnecting first if the connection closed.
-    async fn client(&self) -> Result<Arc<Client>, RelayError> {
+    pub(crate) async fn client(&self) -> Result<Arc<Client>, RelayError> {
         let mut current = self.client.lock().await;
         if current.is_closed() {
             tracing::info!("metadata connection closed; reconnecting");
-            *current = Arc::new(open_client(&self.url, &self.slot).await?);
+            *current = Arc::new(open_client(&self.params, &self.slot).await?);
         }
         Ok(Arc::clone(&current))
     }
 
-    fn pg(&self, action: &str) -> impl Fn(tokio_postgres::Error) -> RelayError + '_ {
+    /// The slot this connection manages.
+    pub(crate) fn slot(&self) -> &str {
+        &self.slot
+    }
+
+    /// Maps a Postgres error met while doing `action`.
+    pub(crate) fn pg(&self, action: &str) -> impl Fn(tokio_postgres::Error) -> RelayError + '_ {
         let action = action.to_owned();
         move |e| RelayError::from_postgres(&action, &e, &self.slot)
     }
@@ -346,19 +394,11 @@ impl MetadataDb {
     }
 }
 
-impl Heartbeat for MetadataDb {
-    async fn emit(&self) -> Result<(), RelayError> {
-        self.client()
-            .await?
-            .execute(EMIT_HEARTBEAT, &[])
-            .await
-            .map_err(self.pg("emitting a heartbeat"))?;
-        Ok(())
-    }
-}
-
-async fn open_client(url: &str, slot: &str) -> Result<Client, RelayError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
+async fn open_client(params: &ConnectParams, slot: &str) -> Result<Client, RelayError> {
+    let (client, connection) = params
+        .url
+        .config()
+        .connect(params.connector.clone())
         .await
         .map_err(|e| RelayError::from_postgres("connecting (metadata)", &e, slot))?;
     tokio::spawn(async move {

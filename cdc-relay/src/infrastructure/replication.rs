@@ -237,6 +237,7 @@ impl Session {
             self.settings.publication.as_str(),
         )
         .with_port(c.port)
+        .with_tls(c.replication_tls())
         // Lsn 0: resume at the slot's confirmed_flush_lsn. After a reconnect: at what this
         // process knows is durable (never behind the slot, so nothing acked is lost).
         .with_start_lsn(pgwire_lsn(start))

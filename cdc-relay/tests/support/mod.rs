@@ -34,6 +34,15 @@ pub fn database_url(user: &str, password: &str, database: &str) -> String {
     format!("postgres://{user}:{password}@{host_port}/{database}")
 }
 
+/// The admin URL pointed at `database` instead (superuser: e.g. `FOR ALL TABLES` publications).
+pub fn admin_url_for(database: &str) -> String {
+    let admin = admin_url();
+    let (server, _) = admin
+        .rsplit_once('/')
+        .expect("the admin URL names a database");
+    format!("{server}/{database}")
+}
+
 pub fn bootstrap() -> String {
     std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
 }

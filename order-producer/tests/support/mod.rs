@@ -116,7 +116,7 @@ impl TestDb {
 
     pub fn pool_for(url: &str, schema: &str, timeout: Duration) -> Pool {
         connect_pool(&PgSettings {
-            url: url.to_string(),
+            url: url.parse().expect("valid database URL"),
             application_name: "order-producer".into(),
             pool_size: 8,
             timeout,

@@ -36,7 +36,7 @@ pub struct Gateway {
 pub async fn start_gateway() -> Gateway {
     let url = database_url();
     let pool = connect_pool(&PgSettings {
-        url: url.clone(),
+        url: url.parse().expect("valid database URL"),
         application_name: "payment-gateway-sim".into(),
         pool_size: 8,
         timeout: Duration::from_secs(5),
@@ -56,7 +56,9 @@ pub async fn start_gateway() -> Gateway {
 /// A simulator whose database is unreachable (nothing listens on the port).
 pub async fn start_gateway_without_database() -> Gateway {
     let pool = connect_pool(&PgSettings {
-        url: "postgres://pipeline:pipeline@127.0.0.1:1/gateway".into(),
+        url: "postgres://pipeline:pipeline@127.0.0.1:1/gateway"
+            .parse()
+            .expect("valid database URL"),
         application_name: "payment-gateway-sim".into(),
         pool_size: 2,
         timeout: Duration::from_millis(500),

@@ -21,7 +21,7 @@
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use e2e_tests::pipeline::{Pipeline, PipelineConfig, World};
+use e2e_tests::pipeline::{Pipeline, PipelineConfig, Security, World};
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -89,6 +89,11 @@ struct Args {
     /// No progress bars (plain lines; for logs and CI).
     #[arg(long)]
     no_progress: bool,
+    /// Run every service over TLS: Postgres with sslmode=verify-full as a TLS-only role, Kafka on
+    /// the SASL_SSL listener with SCRAM-SHA-512 (the stack's CA and random passwords, from
+    /// .stack/env).
+    #[arg(long)]
+    tls: bool,
 }
 
 fn positive_rate(raw: &str) -> Result<f64, String> {
@@ -145,6 +150,7 @@ async fn main() -> anyhow::Result<()> {
             args.transient_failure_rate.clone(),
         ],
         service_env: vec![("LOG_FORMAT".into(), "json".into())],
+        security: args.tls.then(Security::from_stack_env),
     };
     println!(
         "== starting the pipeline: 2 × cdc-relay, order-producer, payment-gateway-sim (declines \
