@@ -22,6 +22,10 @@
 //! gateway). On shutdown the server stops accepting, lets in-flight requests finish, closes idle
 //! connections at once, and returns when every connection has ended.
 //!
+//! One approximation: bytes of a pipelined next request that arrive while the previous one is
+//! in flight are not seen as its start, so an incomplete pipelined head gets the idle timeout,
+//! not the header timeout (still bounded).
+//!
 //! HTTP/2 is not served (no h2c): every client of these services speaks HTTP/1.1.
 
 use axum::Router;
