@@ -9,11 +9,11 @@
 //! | `Content-Type` not one of the accepted JSON types | 415 `unsupported_media_type`, field `Content-Type` |
 //! | body over the router's `DefaultBodyLimit` | 413 `payload_too_large` |
 //! | body could not be read | 400 `unreadable_body` |
-//! | body is not exactly one `T` | the service's own `json_error(path, err)` |
+//! | body is not exactly one `T` | the service's own `json_error(&JsonBodyError)` |
 //!
 //! The last row stays with each service because the answers are part of its API contract (the
-//! order API answers 422 for a wrong shape, the Stripe-like gateway 400); [`serde_quoted_name`]
-//! helps such a function name the field. Services keep their domain-specific constructors (e.g.
+//! order API answers 422 for a wrong shape, the Stripe-like gateway 400); [`JsonBodyError`]
+//! tells it what is wrong and where, classified from typed errors (see `json_shape`). Services keep their domain-specific constructors (e.g.
 //! an invalid field) as functions next to their `From<TheirError> for ApiError`.
 
 use axum::Json;
@@ -23,6 +23,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+pub use crate::json_shape::{JsonBodyError, parse_json_body};
 
 /// Error envelope.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,9 +135,9 @@ impl JsonMediaTypes {
 #[derive(Debug, Clone, Copy)]
 pub struct JsonBodyRules {
     pub media_types: JsonMediaTypes,
-    /// The service's answer to a serde_json error at a JSON path (`""`/`"."` for the root, and
-    /// for trailing data after the value).
-    pub json_error: fn(path: &str, err: &serde_json::Error) -> ApiError,
+    /// The service's answer to a body that is not exactly one `T`, classified by
+    /// [`parse_json_body`] from typed errors (never from serde's messages).
+    pub json_error: fn(err: &JsonBodyError) -> ApiError,
 }
 
 impl JsonBodyRules {
@@ -175,21 +177,10 @@ impl JsonBodyRules {
     }
 
     /// Parse `bytes` as exactly one JSON value of type `T` (trailing data is an error), the
-    /// failure answered by `json_error` with the JSON path where it happened. Pure.
+    /// failure answered by `json_error`. Pure.
     pub fn parse<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, ApiError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer)
-            .map_err(|e| (self.json_error)(&e.path().to_string(), e.inner()))?;
-        deserializer.end().map_err(|e| (self.json_error)("", &e))?;
-        Ok(value)
+        parse_json_body(bytes).map_err(|e| (self.json_error)(&e))
     }
-}
-
-/// First backtick-quoted word of a serde message (`missing field `sku`` → `sku`). Pure.
-pub fn serde_quoted_name(message: &str) -> Option<&str> {
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(&message[start..start + len])
 }
 
 #[cfg(test)]
@@ -214,12 +205,6 @@ mod tests {
         assert!(any.accepts(&content_type("application/merge-patch+json")));
         assert!(!any.accepts(&content_type("text/plain")));
         assert!(!any.accepts(&HeaderMap::new()));
-    }
-
-    #[test]
-    fn quoted_name_is_the_first_backticked_word() {
-        assert_eq!(serde_quoted_name("missing field `sku`"), Some("sku"));
-        assert_eq!(serde_quoted_name("invalid type: string"), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! locked migrations).
 
 pub mod http;
+mod json_shape;
 mod ops;
 #[cfg(feature = "postgres")]
 pub mod postgres;
