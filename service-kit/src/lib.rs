@@ -12,7 +12,9 @@ mod shutdown;
 mod skeleton;
 mod telemetry;
 
-pub use ops::{LATENCY_BUCKETS_SECONDS, ReadinessCheck, install_metrics, ops_router, serve};
+pub use ops::{
+    LATENCY_BUCKETS_SECONDS, ReadinessCheck, all_ready, install_metrics, ops_router, serve,
+};
 pub use shutdown::shutdown_token;
 pub use skeleton::{LogArgs, run_ops_only};
 pub use telemetry::{LogFormat, init_tracing, redact_url};
