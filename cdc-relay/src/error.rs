@@ -1,6 +1,8 @@
-//! The crate's error type, [`RelayError`], with a transient/permanent classification
-//! ([`ErrorKind`]) that callers branch on: transient errors are retried (reconnect, back off),
-//! permanent ones stop the relay with a message saying what to fix.
+//! The crate's error type, [`RelayError`], with the workspace's one transient/permanent
+//! classification ([`ErrorKind`], defined in `contracts`) that callers branch on: transient
+//! errors are retried (reconnect, back off), permanent ones stop the relay with a message saying
+//! what to fix. The kind is decided from SQLSTATEs and typed driver errors, never from a
+//! message's wording.
 
 use thiserror::Error;
 
@@ -8,14 +10,8 @@ use crate::domain::ack_tracker::AckError;
 use crate::domain::lsn::Lsn;
 use crate::domain::pgoutput::DecodeError;
 
-/// Whether retrying can help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// A retry (reconnect, re-send after a backoff) may succeed.
-    Transient,
-    /// The same input or configuration fails the same way again: stop and tell the operator.
-    Permanent,
-}
+/// Whether retrying can help: the workspace's one classification.
+pub use eventing::ErrorKind;
 
 /// Everything that can stop or interrupt the relay.
 #[derive(Debug, Error)]
@@ -104,10 +100,6 @@ impl RelayError {
                 action: action.to_owned(),
                 message: message.to_owned(),
             },
-            // object_not_in_prerequisite_state: "logical decoding requires wal_level >= logical"
-            Some("55000") if message.contains("wal_level") => RelayError::WalLevelNotLogical {
-                actual: "below logical".to_owned(),
-            },
             // object_in_use: "replication slot ... is active for PID ..."
             Some("55006") => RelayError::SlotActive {
                 slot: slot.to_owned(),
@@ -141,7 +133,10 @@ impl RelayError {
         }
     }
 
-    /// Map a replication-protocol error. Server errors carry `(SQLSTATE xxxxx)` in their text.
+    /// Map a replication-protocol error. `pgwire-replication` (0.5) hands a server error over
+    /// as one string, the ErrorResponse's SQLSTATE field appended as `(SQLSTATE xxxxx)` by the
+    /// library; that machine code — never the message's wording — is what decides here. Other
+    /// variants are classified by the library's typed `is_transient`.
     pub fn from_replication(error: &pgwire_replication::PgWireError, slot: &str) -> Self {
         if let pgwire_replication::PgWireError::Server(text) = error {
             let sqlstate = text
@@ -180,15 +175,29 @@ mod tests {
 
     #[test]
     fn wal_level_below_logical_says_how_to_fix_it() {
-        let error = RelayError::from_sqlstate(
-            "creating replication slot",
-            Some("55000"),
-            "logical decoding requires wal_level >= logical",
-            "s",
-        );
-        assert!(matches!(error, RelayError::WalLevelNotLogical { .. }));
+        let error = RelayError::WalLevelNotLogical {
+            actual: "replica".into(),
+        };
+        assert_eq!(error.kind(), ErrorKind::Permanent);
         assert!(error.to_string().contains("wal_level = logical"));
         assert!(error.to_string().contains("restart Postgres"));
+    }
+
+    #[test]
+    fn prerequisite_state_is_permanent_whatever_the_message_says() {
+        // 55000 has several causes; the wal_level one is found by asking the server
+        // (`SHOW wal_level`), never by reading this message.
+        for message in [
+            "logical decoding requires wal_level >= logical",
+            "anything else",
+        ] {
+            let error = RelayError::from_sqlstate("creating slot", Some("55000"), message, "s");
+            assert!(
+                matches!(&error, RelayError::Postgres { sqlstate: Some(code), .. } if code == "55000"),
+                "{error:?}"
+            );
+            assert_eq!(error.kind(), ErrorKind::Permanent);
+        }
     }
 
     #[test]

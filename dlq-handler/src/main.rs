@@ -9,10 +9,10 @@ use dlq_handler::infrastructure::kafka::DeadLetterHandler;
 use dlq_handler::infrastructure::ledger::HttpChargeLedger;
 use dlq_handler::infrastructure::operator::{Operator, listed_json, listed_line};
 use dlq_handler::infrastructure::postgres::{PgPaymentsStore, run_migrations};
-use eventing::AvroCodec;
 use eventing::kafka::keyed::{KeyedConsumer, KeyedConsumerConfig, RetryPolicy, RuntimeStatus};
+use eventing::{AvroCodec, WriterSchema, writer_schemas};
 use service_kit::postgres::{MigrationError, PgSettings, connect_pool, retry_while_unreachable};
-use service_kit::{ReadinessCheck, install_metrics, ops_router, serve, shutdown_token};
+use service_kit::{ReadinessCheck, all_ready, install_metrics, ops_router, serve, shutdown_token};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -120,10 +120,11 @@ async fn serve_dead_letters(config: Config) -> anyhow::Result<()> {
 
     let codec =
         AvroCodec::new(config.schema_registry_url.expose()).context("schema registry settings")?;
-    if let Err(e) = codec.register::<PaymentFailed>().await {
-        // Not fatal: encoding retries the registration; until then dead letters retry.
-        tracing::warn!(error = %e, "could not register PaymentFailed yet");
-    }
+    // Registered in the background (not ready until done); until then a dead letter registers
+    // PaymentFailed before its transaction opens, and is retried while the registry is down.
+    let encoded_events = vec![WriterSchema::of::<PaymentFailed>()];
+    let registration = writer_schemas::spawn_registration(&codec, encoded_events.clone(), &cancel);
+    let schemas_ready = writer_schemas::readiness(codec.clone(), encoded_events);
     let store = PgPaymentsStore::new(pool.clone(), codec.clone(), config.group_id.clone());
     match store.kept_count().await {
         Ok(kept) => metrics::gauge!("dlq_handler_kept_dead_letters").set(kept as f64),
@@ -149,7 +150,10 @@ async fn serve_dead_letters(config: Config) -> anyhow::Result<()> {
     .context("kafka consumer")?;
     let status = consumer.status();
 
-    let ops = ops_router(metrics, readiness(pool, status));
+    let ops = ops_router(
+        metrics,
+        all_ready(vec![schemas_ready, readiness(pool, status)]),
+    );
     let ops_task = tokio::spawn(serve(
         config.ops_addr,
         ops,
@@ -158,6 +162,7 @@ async fn serve_dead_letters(config: Config) -> anyhow::Result<()> {
     ));
     let outcome = consumer.run(cancel.clone()).await;
     cancel.cancel();
+    registration.abort();
     ops_task
         .await
         .context("ops endpoint task")?

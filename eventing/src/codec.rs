@@ -1,115 +1,244 @@
-//! Avro codec over the Confluent wire format and a Confluent-compatible schema registry.
+//! Avro codec over the Confluent wire format and a Confluent-compatible schema registry
+//! ([`crate::registry`]).
 //!
 //! * Encoding: the event's published schema is registered once under its subject
 //!   (RecordNameStrategy: the full record name) and its id cached; every record is then framed
-//!   as `0x00 | id | datum` with no network call.
+//!   as `0x00 | id | datum` with no network call. [`AvroCodec::encode_registered`] is that
+//!   network-free half, synchronous so it cannot wait on anything: it is the one to call inside
+//!   a database transaction, after [`AvroCodec::register`] ran BEFORE the transaction opened
+//!   (services register their writer schemas at start-up, see [`crate::writer_schemas`]).
 //! * Decoding: the schema id in the header is looked up once (cached afterwards) and the datum is
 //!   read with the writer's schema resolved against the reader's (our type), so a consumer reads
 //!   records written with any earlier or later compatible version of the contract.
 //! * Cache misses are single-flight: concurrent first look-ups (thousands of records of a new
 //!   schema id arriving at once) wait for one registry request instead of each sending one —
 //!   the stampede used to overload the registry at start-up and send records to retry topics.
+//! * Fail fast while the registry is down: after a look-up failed for a transient reason, later
+//!   misses within [`RegistrySettings::failure_hold`] fail at once with the same
+//!   [`CodecError::RegistryUnavailable`] instead of each waiting out the timeout in turn behind
+//!   the single-flight lock. Cached schemas keep working throughout.
 //! * Bad bytes never panic: each failure is a [`CodecError`] whose [`ErrorKind`](crate::ErrorKind)
 //!   tells whether to retry (registry down) or dead-letter (everything about the bytes).
 
-use crate::error::CodecError;
+use crate::error::{CodecError, ErrorKind};
+use crate::registry::RegistryClient;
 use crate::wire_format;
 use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
 use contracts::AvroEvent;
-use schema_registry_converter::async_impl::schema_registry::{
-    SrSettings, get_schema_by_id, post_schema,
-};
-use schema_registry_converter::error::SRCError;
-use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::future::Future;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// How the codec talks to the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrySettings {
+    /// Bound of one registry call, connecting included.
+    pub timeout: Duration,
+    /// After a call failed for a transient reason, look-ups of what is not cached fail at once
+    /// for this long (the registry is not asked again until then).
+    pub failure_hold: Duration,
+}
+
+impl Default for RegistrySettings {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            failure_hold: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A writer schema a service encodes with: the subject (full record name) and the published
+/// schema text, e.g. `WriterSchema::of::<OrderCreated>()`.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterSchema {
+    pub subject: &'static str,
+    text: &'static str,
+    schema: fn() -> &'static Schema,
+}
+
+impl WriterSchema {
+    pub fn of<E: AvroEvent>() -> Self {
+        Self {
+            subject: E::FULL_NAME,
+            text: E::SCHEMA_TEXT,
+            schema: E::avro_schema,
+        }
+    }
+}
+
+/// The last transient registry failure, for failing fast.
+#[derive(Debug, Clone)]
+struct RecentFailure {
+    at: Instant,
+    status: Option<u16>,
+    detail: String,
+}
 
 /// The registry-backed codec. Cheap to clone; the caches are shared.
 #[derive(Clone)]
 pub struct AvroCodec {
-    settings: Arc<SrSettings>,
-    registry_url: Arc<str>,
+    registry: RegistryClient,
+    settings: RegistrySettings,
     registered_ids: Arc<RwLock<HashMap<&'static str, u32>>>,
     writer_schemas: Arc<RwLock<HashMap<u32, Arc<Schema>>>>,
     /// Held while a miss is fetched from the registry: later misses re-check the cache first.
     registry_flight: Arc<tokio::sync::Mutex<()>>,
+    recent_failure: Arc<Mutex<Option<RecentFailure>>>,
 }
 
 impl std::fmt::Debug for AvroCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AvroCodec")
-            .field("registry_url", &self.registry_url)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
 
-/// Map a registry client error to ours: 404-like answers are permanent, the rest transient.
-fn registry_error(err: SRCError, unknown_id: Option<u32>) -> CodecError {
-    let text = format!("{err}");
-    let not_found =
-        text.contains("404") || text.contains("40403") || text.to_lowercase().contains("not found");
-    match unknown_id {
-        Some(id) if not_found => CodecError::UnknownSchemaId { id },
-        _ if err.retriable
-            || text.contains("error sending request")
-            || text.contains("connect") =>
-        {
-            CodecError::RegistryUnavailable(text)
-        }
-        _ => CodecError::RegistryRejected(text),
-    }
+/// Whether a miss may skip the registry because it failed a moment ago.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// Fail at once within the failure hold (request paths).
+    Honour,
+    /// Ask anyway (the start-up registration loop, which paces itself).
+    Ignore,
 }
 
 impl AvroCodec {
-    /// A codec talking to the registry at `url` (e.g. `http://127.0.0.1:8081/apis/ccompat/v7`).
+    /// A codec talking to the registry at `url` (e.g. `http://127.0.0.1:8081/apis/ccompat/v7`)
+    /// with the default [`RegistrySettings`].
     pub fn new(url: &str) -> Result<Self, CodecError> {
-        let settings = SrSettings::new_builder(url.trim_end_matches('/').to_string())
-            .set_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| CodecError::RegistryRejected(e.to_string()))?;
+        Self::with_settings(url, RegistrySettings::default())
+    }
+
+    pub fn with_settings(url: &str, settings: RegistrySettings) -> Result<Self, CodecError> {
         Ok(Self {
-            settings: Arc::new(settings),
-            registry_url: Arc::from(url),
+            registry: RegistryClient::new(url, settings.timeout)?,
+            settings,
             registered_ids: Arc::default(),
             writer_schemas: Arc::default(),
             registry_flight: Arc::default(),
+            recent_failure: Arc::default(),
         })
     }
 
-    /// Register (or look up) the published schema of `E` and cache its id. Idempotent.
+    /// Register (or look up) the published schema of `E` and cache its id. Idempotent; a
+    /// network call only the first time. Never call it inside a database transaction.
     pub async fn register<E: AvroEvent>(&self) -> Result<u32, CodecError> {
-        if let Some(id) = self.cached_id(E::FULL_NAME) {
+        self.register_schema(WriterSchema::of::<E>(), Hold::Honour)
+            .await
+    }
+
+    /// Register every schema of `schemas` (see [`Self::register`]), stopping at the first
+    /// failure. Asks the registry even within the failure hold: for a caller that paces its
+    /// own retries (see [`crate::writer_schemas::register_until_done`]).
+    pub async fn register_all(&self, schemas: &[WriterSchema]) -> Result<(), CodecError> {
+        for schema in schemas {
+            self.register_schema(*schema, Hold::Ignore).await?;
+        }
+        Ok(())
+    }
+
+    /// The subjects of `schemas` whose id is not cached yet.
+    pub fn unregistered(&self, schemas: &[WriterSchema]) -> Vec<&'static str> {
+        schemas
+            .iter()
+            .filter(|s| self.cached_id(s.subject).is_none())
+            .map(|s| s.subject)
+            .collect()
+    }
+
+    async fn register_schema(&self, writer: WriterSchema, hold: Hold) -> Result<u32, CodecError> {
+        if let Some(id) = self.cached_id(writer.subject) {
             return Ok(id);
         }
         let _flight = self.registry_flight.lock().await;
-        if let Some(id) = self.cached_id(E::FULL_NAME) {
+        if let Some(id) = self.cached_id(writer.subject) {
             return Ok(id);
         }
-        let supplied = SuppliedSchema::new(
-            Some(E::FULL_NAME.to_string()),
-            SchemaType::Avro,
-            E::SCHEMA_TEXT.to_string(),
-        );
-        let registered = post_schema(&self.settings, E::FULL_NAME.to_string(), supplied)
-            .await
-            .map_err(|e| registry_error(e, None))?;
+        let id = self
+            .ask_registry(hold, self.registry.register(writer.subject, writer.text))
+            .await?;
         self.registered_ids
             .write()
             .expect("codec cache lock poisoned")
-            .insert(E::FULL_NAME, registered.id);
+            .insert(writer.subject, id);
         self.writer_schemas
             .write()
             .expect("codec cache lock poisoned")
-            .insert(registered.id, Arc::new(E::avro_schema().clone()));
-        Ok(registered.id)
+            .insert(id, Arc::new((writer.schema)().clone()));
+        Ok(id)
     }
 
-    /// Encode an event as a Confluent-framed Avro record.
+    /// Run one registry call (the caller holds the single-flight lock), or fail at once if one
+    /// failed transiently within the failure hold; remember transient failures.
+    async fn ask_registry<T>(
+        &self,
+        hold: Hold,
+        call: impl Future<Output = Result<T, CodecError>>,
+    ) -> Result<T, CodecError> {
+        if hold == Hold::Honour
+            && let Some(recent) = self.recent_failure()
+        {
+            let ago = recent.at.elapsed();
+            if ago < self.settings.failure_hold {
+                return Err(CodecError::RegistryUnavailable {
+                    status: recent.status,
+                    detail: format!(
+                        "{} ({} ms ago; not asked again for {:?})",
+                        recent.detail,
+                        ago.as_millis(),
+                        self.settings.failure_hold
+                    ),
+                });
+            }
+        }
+        let result = call.await;
+        let mut recent = self
+            .recent_failure
+            .lock()
+            .expect("codec failure lock poisoned");
+        match &result {
+            Err(CodecError::RegistryUnavailable { status, detail }) => {
+                *recent = Some(RecentFailure {
+                    at: Instant::now(),
+                    status: *status,
+                    detail: detail.clone(),
+                });
+            }
+            Err(other) => debug_assert_eq!(other.kind(), ErrorKind::Permanent),
+            Ok(_) => *recent = None,
+        }
+        result
+    }
+
+    fn recent_failure(&self) -> Option<RecentFailure> {
+        self.recent_failure
+            .lock()
+            .expect("codec failure lock poisoned")
+            .clone()
+    }
+
+    /// Encode an event as a Confluent-framed Avro record, registering its schema first if
+    /// needed (a network call the first time). Inside a database transaction use
+    /// [`Self::encode_registered`] instead.
     pub async fn encode<E: AvroEvent>(&self, event: &E) -> Result<Vec<u8>, CodecError> {
-        let id = self.register::<E>().await?;
+        self.register::<E>().await?;
+        self.encode_registered(event)
+    }
+
+    /// Encode an event whose schema is registered already (by [`Self::register`] or at
+    /// start-up). No network call, no waiting: fails with [`CodecError::SchemaNotRegistered`]
+    /// (transient) when the id is not cached.
+    pub fn encode_registered<E: AvroEvent>(&self, event: &E) -> Result<Vec<u8>, CodecError> {
+        let id = self
+            .cached_id(E::FULL_NAME)
+            .ok_or_else(|| CodecError::SchemaNotRegistered {
+                subject: E::FULL_NAME.to_string(),
+            })?;
         let value = event.to_avro_value()?;
         let datum = GenericDatumWriter::builder(E::avro_schema())
             .build()
@@ -144,14 +273,13 @@ impl AvroCodec {
         if let Some(schema) = self.cached_schema(id) {
             return Ok(schema);
         }
-        let registered = get_schema_by_id(id, &self.settings)
-            .await
-            .map_err(|e| registry_error(e, Some(id)))?;
-        let schema =
-            Schema::parse_str(&registered.schema).map_err(|e| CodecError::InvalidWriterSchema {
-                id,
-                reason: e.to_string(),
-            })?;
+        let text = self
+            .ask_registry(Hold::Honour, self.registry.schema_by_id(id))
+            .await?;
+        let schema = Schema::parse_str(&text).map_err(|e| CodecError::InvalidWriterSchema {
+            id,
+            reason: e.to_string(),
+        })?;
         let schema = Arc::new(schema);
         self.writer_schemas
             .write()

@@ -9,7 +9,9 @@
 //!
 //! Guarantees this crate provides: a payload is framed with the id the registry gave its exact
 //! published schema; decoding any byte string yields a typed [`CodecError`] or a value, never a
-//! panic; every error says whether a retry can help ([`ErrorKind`]).
+//! panic; every error says whether a retry can help ([`ErrorKind`], decided from typed errors
+//! and HTTP status codes, never from message text); encoding inside a transaction needs no
+//! network call once a service registered its writer schemas ([`writer_schemas`]).
 //!
 //! The pure contracts live in the `contracts` crate (services' domain modules use it without
 //! pulling in any I/O crate); logging, shutdown, ops endpoints and the Postgres pool, error
@@ -19,8 +21,10 @@ pub mod codec;
 pub mod error;
 pub mod kafka;
 pub mod outbox;
+pub mod registry;
 pub mod trace_context;
 pub mod wire_format;
+pub mod writer_schemas;
 
-pub use codec::AvroCodec;
+pub use codec::{AvroCodec, RegistrySettings, WriterSchema};
 pub use error::{CodecError, ErrorKind};

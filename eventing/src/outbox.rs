@@ -5,6 +5,10 @@
 //! WAL keeps the INSERT, which is all a logical-replication relay (ours or Debezium's) reads, so
 //! the table is empty between transactions — no cleanup job, no bloat, no unbounded growth.
 //! Consequence: to replay events, read Kafka (or the WAL), not the table.
+//!
+//! No network call inside the transaction: payloads are encoded before it opens
+//! ([`OutboxMessage::encode`]) or, when the transaction decides their content, inside it with
+//! [`OutboxMessage::encode_registered`], which never asks the registry.
 
 use crate::codec::AvroCodec;
 use crate::error::CodecError;
@@ -36,8 +40,21 @@ pub struct OutboxMessage {
 }
 
 impl OutboxMessage {
-    /// Encode a domain event through the registry-backed codec.
+    /// Encode a domain event through the registry-backed codec, registering its schema first
+    /// if needed (a network call the first time): call it BEFORE the transaction opens.
     pub async fn encode<E: DomainEvent>(
+        codec: &AvroCodec,
+        event: &E,
+        traceparent: Option<String>,
+    ) -> Result<Self, CodecError> {
+        codec.register::<E>().await?;
+        Self::encode_registered(codec, event, traceparent)
+    }
+
+    /// Encode a domain event whose schema is registered already: no network call, so it may run
+    /// inside a transaction (for events whose content the transaction decides). Fails with the
+    /// transient [`CodecError::SchemaNotRegistered`] if the schema was not registered first.
+    pub fn encode_registered<E: DomainEvent>(
         codec: &AvroCodec,
         event: &E,
         traceparent: Option<String>,
@@ -47,7 +64,7 @@ impl OutboxMessage {
             aggregate_type: E::AGGREGATE_TYPE.to_string(),
             aggregate_id: event.aggregate_id(),
             event_type: E::EVENT_TYPE.to_string(),
-            payload: codec.encode(event).await?,
+            payload: codec.encode_registered(event)?,
             traceparent,
         })
     }

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use clap::Parser;
 use contracts::{ErrorKind, OrderCreated};
-use eventing::AvroCodec;
+use eventing::{AvroCodec, WriterSchema, writer_schemas};
 use order_producer::application::OrderService;
 use order_producer::application::ports::{SystemClock, UuidV7Ids};
 use order_producer::config::Config;
@@ -17,7 +17,7 @@ use order_producer::infrastructure::postgres::{
     PgOrderRepository, PgOutboxWriter, PgSettings, connect_pool, run_migrations,
 };
 use service_kit::postgres::retry_while_unreachable;
-use service_kit::{install_metrics, serve, shutdown_token};
+use service_kit::{all_ready, install_metrics, serve, shutdown_token};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -50,10 +50,12 @@ async fn main() -> anyhow::Result<()> {
 
     let codec =
         AvroCodec::new(config.schema_registry_url.expose()).context("schema registry settings")?;
-    if let Err(e) = codec.register::<OrderCreated>().await {
-        // Not fatal: encoding retries the registration; until then POST /orders answers 503.
-        tracing::warn!(error = %e, "could not register the OrderCreated schema yet");
-    }
+    // Registered in the background: the service starts while the registry is unreachable and
+    // reports not ready until the schema id is cached; from then on POST /orders encodes with
+    // no network call. Until then POST /orders asks the registry before taking a connection
+    // and answers 503 fast if it does not answer.
+    let encoded_events = vec![WriterSchema::of::<OrderCreated>()];
+    let registration = writer_schemas::spawn_registration(&codec, encoded_events.clone(), &cancel);
     let repository = PgOrderRepository::new(pool, PgOutboxWriter::new(codec.clone()));
     let service = Arc::new(
         OrderService::new(repository, SystemClock, UuidV7Ids)
@@ -93,13 +95,17 @@ async fn main() -> anyhow::Result<()> {
             service: Arc::clone(&service),
         },
         metrics,
-        database_readiness(service),
+        all_ready(vec![
+            writer_schemas::readiness(codec, encoded_events),
+            database_readiness(service),
+        ]),
         config.max_body_bytes,
     );
     serve(config.listen_addr, app, config.http.clone(), cancel.clone())
         .await
         .with_context(|| format!("HTTP server on {}", config.listen_addr))?;
     cancel.cancel();
+    registration.abort();
     if let Err(e) = cleanup.await {
         // Housekeeping only: report, but let the consumer shut down cleanly.
         tracing::error!(error = %e, "idempotency key cleanup task failed");

@@ -305,6 +305,10 @@ impl OrderRepository for CountingRepository {
         self.sessions.fetch_add(1, Ordering::SeqCst);
         self.inner.session().await
     }
+
+    async fn prepare_outbox(&self) -> Result<(), StoreError> {
+        self.inner.prepare_outbox().await
+    }
 }
 
 #[tokio::test]

@@ -18,6 +18,10 @@ use uuid::Uuid;
 struct FailingOutbox;
 
 impl<Tx: Sync + ?Sized> OutboxPort<Tx> for FailingOutbox {
+    async fn prepare(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn append(&self, _: &Tx, _: &[OrderCreated], _: &str) -> Result<(), StoreError> {
         Err(StoreError::Rejected("injected outbox failure".into()))
     }
@@ -29,6 +33,10 @@ impl<Tx: Sync + ?Sized> OutboxPort<Tx> for FailingOutbox {
 struct DuplicateIdOutbox;
 
 impl<'t> OutboxPort<deadpool_postgres::Transaction<'t>> for DuplicateIdOutbox {
+    async fn prepare(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     async fn append(
         &self,
         tx: &deadpool_postgres::Transaction<'t>,

@@ -3,12 +3,12 @@
 use anyhow::Context;
 use clap::Parser;
 use contracts::{PaymentCompleted, PaymentFailed};
-use eventing::AvroCodec;
 use eventing::kafka::keyed::Delivery;
 use eventing::kafka::keyed::{
     KeyParking, KeyedConsumer, KeyedConsumerConfig, KeyedHandler, PgKeyParking, RuntimeStatus,
 };
 use eventing::kafka::{ConsumedRecord, HandlerError};
+use eventing::{AvroCodec, WriterSchema, writer_schemas};
 use payment_processor::application::ports::SystemClock;
 use payment_processor::application::{CrashHook, PaymentService};
 use payment_processor::config::Config;
@@ -20,7 +20,7 @@ use payment_processor::infrastructure::postgres::{
 };
 use service_kit::postgres::retry_while_unreachable;
 use service_kit::postgres::{MigrationError, PgSettings, connect_pool};
-use service_kit::{ReadinessCheck, install_metrics, ops_router, serve, shutdown_token};
+use service_kit::{ReadinessCheck, all_ready, install_metrics, ops_router, serve, shutdown_token};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -83,15 +83,14 @@ async fn main() -> anyhow::Result<()> {
 
     let codec =
         AvroCodec::new(config.schema_registry_url.expose()).context("schema registry settings")?;
-    for registered in [
-        codec.register::<PaymentCompleted>().await,
-        codec.register::<PaymentFailed>().await,
-    ] {
-        if let Err(e) = registered {
-            // Not fatal: encoding retries the registration; until then payments retry.
-            tracing::warn!(error = %e, "could not register a result schema yet");
-        }
-    }
+    // Registered in the background (not ready until done); until then a payment registers its
+    // result schema before its transaction opens, and retries while the registry is down.
+    let encoded_events = vec![
+        WriterSchema::of::<PaymentCompleted>(),
+        WriterSchema::of::<PaymentFailed>(),
+    ];
+    let registration = writer_schemas::spawn_registration(&codec, encoded_events.clone(), &cancel);
+    let schemas_ready = writer_schemas::readiness(codec.clone(), encoded_events);
     let gateway = HttpPaymentGateway::new(
         config.gateway_url.expose(),
         config.gateway_timeout,
@@ -139,7 +138,10 @@ async fn main() -> anyhow::Result<()> {
     .context("kafka consumer")?;
     let status = consumer.status();
 
-    let ops = ops_router(metrics, readiness(pool, status));
+    let ops = ops_router(
+        metrics,
+        all_ready(vec![schemas_ready, readiness(pool, status)]),
+    );
     let ops_task = tokio::spawn(serve(
         config.ops_addr,
         ops,
@@ -149,6 +151,7 @@ async fn main() -> anyhow::Result<()> {
     let outcome = consumer.run(cancel.clone()).await;
     // The consumer is the service: when it stops, everything stops (the supervisor restarts it).
     cancel.cancel();
+    registration.abort();
     ops_task
         .await
         .context("ops endpoint task")?

@@ -25,11 +25,11 @@
 //! | body over the router's `DefaultBodyLimit` | 413 `payload_too_large` |
 //! | body not complete within `--http-body-read-timeout` | 408 `body_read_timeout` |
 //! | body could not be read | 400 `unreadable_body` |
-//! | body is not exactly one `T` | the service's own `json_error(path, err)` |
+//! | body is not exactly one `T` | the service's own `json_error(&JsonBodyError)` |
 //!
 //! The last row stays with each service because the answers are part of its API contract (the
-//! order API answers 422 for a wrong shape, the Stripe-like gateway 400); [`serde_quoted_name`]
-//! helps such a function name the field. Services keep their domain-specific constructors (e.g.
+//! order API answers 422 for a wrong shape, the Stripe-like gateway 400); [`JsonBodyError`]
+//! tells it what is wrong and where, classified from typed errors (see `json_shape`). Services keep their domain-specific constructors (e.g.
 //! an invalid field) as functions next to their `From<TheirError> for ApiError`.
 
 use crate::server::BodyReadTimeout;
@@ -43,6 +43,8 @@ use serde::{Deserialize, Serialize};
 
 /// The media type of every error body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+pub use crate::json_shape::{JsonBodyError, parse_json_body};
 
 /// An RFC 9457 problem details object with our two extension members, `code` and `field`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,9 +220,9 @@ fn caused_by<T: std::error::Error + 'static>(err: &(dyn std::error::Error + 'sta
 #[derive(Debug, Clone, Copy)]
 pub struct JsonBodyRules {
     pub media_types: JsonMediaTypes,
-    /// The service's answer to a serde_json error at a JSON path (`""`/`"."` for the root, and
-    /// for trailing data after the value).
-    pub json_error: fn(path: &str, err: &serde_json::Error) -> ApiError,
+    /// The service's answer to a body that is not exactly one `T`, classified by
+    /// [`parse_json_body`] from typed errors (never from serde's messages).
+    pub json_error: fn(err: &JsonBodyError) -> ApiError,
 }
 
 impl JsonBodyRules {
@@ -275,21 +277,10 @@ impl JsonBodyRules {
     }
 
     /// Parse `bytes` as exactly one JSON value of type `T` (trailing data is an error), the
-    /// failure answered by `json_error` with the JSON path where it happened. Pure.
+    /// failure answered by `json_error`. Pure.
     pub fn parse<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, ApiError> {
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-        let value = serde_path_to_error::deserialize::<_, T>(&mut deserializer)
-            .map_err(|e| (self.json_error)(&e.path().to_string(), e.inner()))?;
-        deserializer.end().map_err(|e| (self.json_error)("", &e))?;
-        Ok(value)
+        parse_json_body(bytes).map_err(|e| (self.json_error)(&e))
     }
-}
-
-/// First backtick-quoted word of a serde message (`missing field `sku`` → `sku`). Pure.
-pub fn serde_quoted_name(message: &str) -> Option<&str> {
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(&message[start..start + len])
 }
 
 #[cfg(test)]
@@ -337,12 +328,6 @@ mod tests {
             any.check(&content_type("application/json; version=2")),
             Ok(())
         );
-    }
-
-    #[test]
-    fn quoted_name_is_the_first_backticked_word() {
-        assert_eq!(serde_quoted_name("missing field `sku`"), Some("sku"));
-        assert_eq!(serde_quoted_name("invalid type: string"), None);
     }
 
     #[test]

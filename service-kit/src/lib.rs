@@ -5,6 +5,7 @@
 //! locked migrations).
 
 pub mod http;
+mod json_shape;
 mod ops;
 #[cfg(feature = "postgres")]
 mod pg_url;
@@ -15,7 +16,7 @@ mod shutdown;
 mod skeleton;
 mod telemetry;
 
-pub use ops::{LATENCY_BUCKETS_SECONDS, ReadinessCheck, install_metrics, ops_router};
+pub use ops::{LATENCY_BUCKETS_SECONDS, ReadinessCheck, all_ready, install_metrics, ops_router};
 pub use server::{HttpServerArgs, serve};
 pub use shutdown::shutdown_token;
 pub use skeleton::{LogArgs, run_ops_only};

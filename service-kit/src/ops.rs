@@ -38,6 +38,20 @@ pub fn install_metrics() -> PrometheusHandle {
         .clone()
 }
 
+/// Ready when every check is (asked in order; the first failure is the reason).
+pub fn all_ready(checks: Vec<ReadinessCheck>) -> ReadinessCheck {
+    let checks: Arc<[ReadinessCheck]> = checks.into();
+    Arc::new(move || {
+        let checks = Arc::clone(&checks);
+        Box::pin(async move {
+            for check in checks.iter() {
+                check().await?;
+            }
+            Ok(())
+        })
+    })
+}
+
 #[derive(Clone)]
 struct OpsState {
     metrics: PrometheusHandle,
@@ -74,4 +88,31 @@ async fn render_metrics(State(state): State<OpsState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(answer: Result<(), &'static str>) -> ReadinessCheck {
+        Arc::new(move || Box::pin(async move { answer.map_err(str::to_string) }))
+    }
+
+    #[tokio::test]
+    async fn all_ready_needs_every_check_and_names_the_first_failure() {
+        assert_eq!(
+            all_ready(vec![check(Ok(())), check(Ok(()))])().await,
+            Ok(())
+        );
+        assert_eq!(
+            all_ready(vec![
+                check(Ok(())),
+                check(Err("registry")),
+                check(Err("db"))
+            ])()
+            .await,
+            Err("registry".to_string())
+        );
+        assert_eq!(all_ready(Vec::new())().await, Ok(()));
+    }
 }

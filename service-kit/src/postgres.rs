@@ -191,20 +191,32 @@ pub fn is_transient_sqlstate(code: &str) -> bool {
         || code == "57014" // query canceled (statement timeout)
 }
 
-/// Classify a driver error: SQLSTATE decides; without one it is a connection-level failure
-/// (closed, I/O, timeout), which is transient.
+/// Whether a driver error is about the connection (closed, or an I/O error underneath: reset,
+/// broken pipe, TLS stream) — a retry on a fresh connection can succeed — rather than about a
+/// value or a statement's shape (a type mismatch, a NULL read into a non-`Option`, a wrong
+/// column or parameter count), which fails the same way again. Decided from the typed error
+/// (`is_closed`, the `std::io::Error` source), never from its message. Server errors (with a
+/// SQLSTATE) are neither: see [`is_transient_sqlstate`].
+pub fn is_connection_failure(err: &tokio_postgres::Error) -> bool {
+    err.is_closed() || std::error::Error::source(err).is_some_and(|s| s.is::<std::io::Error>())
+}
+
+/// Classify a driver error: the SQLSTATE decides; without one, a connection failure
+/// ([`is_connection_failure`]) is transient and anything else (converting a value) permanent.
 pub fn pg_error_kind(err: &tokio_postgres::Error) -> ErrorKind {
     match err.as_db_error() {
-        Some(db) if !is_transient_sqlstate(db.code().code()) => ErrorKind::Permanent,
-        _ => ErrorKind::Transient,
+        Some(db) if is_transient_sqlstate(db.code().code()) => ErrorKind::Transient,
+        Some(_) => ErrorKind::Permanent,
+        None if is_connection_failure(err) => ErrorKind::Transient,
+        None => ErrorKind::Permanent,
     }
 }
 
-/// Every pool failure (timeout, cannot connect, closed) is transient unless the database itself
-/// rejected the statement.
+/// Every pool failure (timeout, cannot connect — refused, TLS, connect timeout — closed) is
+/// transient unless the database itself answered with a SQLSTATE that is not.
 pub fn pool_error_kind(err: &PoolError) -> ErrorKind {
     match err {
-        PoolError::Backend(e) => pg_error_kind(e),
+        PoolError::Backend(e) if e.as_db_error().is_some() => pg_error_kind(e),
         _ => ErrorKind::Transient,
     }
 }

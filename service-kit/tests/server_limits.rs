@@ -19,11 +19,11 @@ use tokio_util::sync::CancellationToken;
 /// Longest any single wait in these tests may take before it fails.
 const DEADLINE: Duration = Duration::from_secs(10);
 
-fn json_error(_path: &str, err: &serde_json::Error) -> ApiError {
+fn json_error(err: &service_kit::http::JsonBodyError) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
         "malformed_json",
-        err.to_string(),
+        format!("{err:?}"),
         None,
     )
 }

@@ -173,8 +173,8 @@ impl MetadataDb {
         move |e| RelayError::from_postgres(&action, &e, &self.slot)
     }
 
-    /// Fail fast with a message saying what to fix when logical replication cannot work.
-    pub async fn preflight(&self) -> Result<(), RelayError> {
+    /// `Err(WalLevelNotLogical)` unless the server runs with `wal_level = logical`.
+    async fn check_wal_level(&self) -> Result<(), RelayError> {
         let row = self
             .client()
             .await?
@@ -185,6 +185,12 @@ impl MetadataDb {
         if wal_level != "logical" {
             return Err(RelayError::WalLevelNotLogical { actual: wal_level });
         }
+        Ok(())
+    }
+
+    /// Fail fast with a message saying what to fix when logical replication cannot work.
+    pub async fn preflight(&self) -> Result<(), RelayError> {
+        self.check_wal_level().await?;
         let row = self
             .client()
             .await?
@@ -323,11 +329,20 @@ impl MetadataDb {
                 Ok(())
             }
             Err(e) if e.code().map(|c| c.code()) == Some(DUPLICATE_OBJECT) => Ok(()),
-            Err(e) => Err(RelayError::from_postgres(
-                "creating the replication slot",
-                &e,
-                &self.slot,
-            )),
+            Err(e) => {
+                if e.code()
+                    == Some(&tokio_postgres::error::SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE)
+                {
+                    // 55000 has several causes; the one to explain is a wal_level below
+                    // logical, which the server tells us typed (not the message's wording).
+                    self.check_wal_level().await?;
+                }
+                Err(RelayError::from_postgres(
+                    "creating the replication slot",
+                    &e,
+                    &self.slot,
+                ))
+            }
         }
     }
 

@@ -113,7 +113,11 @@ mod tests {
     fn codec_errors_keep_their_classification() {
         let permanent: HandlerError = CodecError::EmptyPayload.into();
         assert_eq!(permanent.kind, ErrorKind::Permanent);
-        let transient: HandlerError = CodecError::RegistryUnavailable("down".into()).into();
+        let transient: HandlerError = CodecError::RegistryUnavailable {
+            status: Some(503),
+            detail: "down".into(),
+        }
+        .into();
         assert_eq!(transient.kind, ErrorKind::Transient);
     }
 }

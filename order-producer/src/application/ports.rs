@@ -50,6 +50,10 @@ pub trait OrderRepository: Send + Sync + 'static {
     type Session: RepositorySession;
     /// A connection from the pool.
     fn session(&self) -> impl Future<Output = Result<Self::Session, StoreError>> + Send;
+    /// Make [`UnitOfWork::append_outbox`] possible without a network call (see
+    /// [`OutboxPort::prepare`]). Called BEFORE a session is taken: whatever it waits for, it
+    /// waits without a pooled connection or a transaction.
+    fn prepare_outbox(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// One checked-out connection: reads, and transactions.
@@ -158,7 +162,14 @@ pub trait UnitOfWork: Send {
 /// The outbox port: writes the events as outbox rows inside the transaction `Tx` of the
 /// repository adapter. The Postgres adapter encodes with the Avro codec, inserts and deletes the
 /// rows (see the crate docs); a test adapter can fail on purpose.
+///
+/// No network call inside the transaction: [`Self::prepare`] (outside it) does whatever needs
+/// the network — the schema registry — so that [`Self::append`] only encodes and writes.
 pub trait OutboxPort<Tx: ?Sized + Sync>: Send + Sync + 'static {
+    /// Resolve what encoding needs (the writer schema id; a registry call only while it is not
+    /// cached). Fails fast with a transient error while the registry is unreachable.
+    fn prepare(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Encode (no network call) and write the events in `tx`.
     fn append(
         &self,
         tx: &Tx,

@@ -202,7 +202,9 @@ impl<R: OrderRepository, C: Clock, G: IdGenerator> OrderService<R, C, G> {
 
     /// Place an order. In ONE transaction: claim the idempotency key (if any), insert the order,
     /// its lines and first history entry, write the `OrderCreated` outbox row, store the response
-    /// for the key. Either all of it commits or none of it.
+    /// for the key. Either all of it commits or none of it. No network call inside the
+    /// transaction: the outbox is prepared (schema id resolved) before a connection is taken, so
+    /// a registry outage fails the request fast (transient) without holding the pool.
     ///
     /// A retry with the same key and the same request returns the first response; with a
     /// different request it fails with [`ServiceError::IdempotencyKeyReused`]. Only within the
@@ -225,6 +227,9 @@ impl<R: OrderRepository, C: Clock, G: IdGenerator> OrderService<R, C, G> {
             placed_at: now,
         })?;
 
+        // Anything that may need the network (the schema registry) happens here, before a
+        // pooled connection is taken and the transaction opens.
+        self.repository.prepare_outbox().await?;
         let mut session = self.repository.session().await?;
         let mut uow = session.begin().await?;
         if let Some(key) = idempotency_key {

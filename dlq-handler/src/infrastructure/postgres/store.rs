@@ -1,5 +1,6 @@
 //! [`PgPaymentsStore`]: the failure of one order in ONE transaction (processed-events row,
-//! payment closed as FAILED, PaymentFailed outbox row), and the kept dead letters.
+//! payment closed as FAILED, PaymentFailed outbox row), and the kept dead letters. No network
+//! call inside the transaction: the `PaymentFailed` schema is registered before it opens.
 
 use crate::application::ports::{
     FailOutcome, FailureToWrite, KeptDeadLetter, PaymentsStore, PortError,
@@ -117,6 +118,13 @@ impl PaymentsStore for PgPaymentsStore {
     async fn fail_order(&self, failure: &FailureToWrite) -> Result<FailOutcome, PortError> {
         let order = &failure.order;
         let reason = failure.reason.symbol();
+        // The one call that may need the network (the registry, until the id is cached) runs
+        // before a connection is taken: inside the transaction the event is encoded with the
+        // cached id only.
+        self.codec
+            .register::<PaymentFailed>()
+            .await
+            .map_err(|e| PortError::Encoding(e.to_string()))?;
         let mut client = self.pool.get().await.map_err(db)?;
         let tx = client.transaction().await.map_err(db)?;
         let processed = tx
@@ -174,9 +182,9 @@ impl PaymentsStore for PgPaymentsStore {
             reason: failure.reason,
             detail: failure.detail.clone(),
         };
-        let message = OutboxMessage::encode(&self.codec, &event, failure.traceparent.clone())
-            .await
-            .map_err(|e| PortError::Encoding(e.to_string()))?;
+        let message =
+            OutboxMessage::encode_registered(&self.codec, &event, failure.traceparent.clone())
+                .map_err(|e| PortError::Encoding(e.to_string()))?;
         write_outbox(&tx, &[message]).await.map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(FailOutcome::Failed { payment_id })

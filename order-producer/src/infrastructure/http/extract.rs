@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
-use service_kit::http::{JsonBodyRules, JsonMediaTypes, serde_quoted_name};
+use service_kit::http::{JsonBodyError, JsonBodyRules, JsonMediaTypes};
 use uuid::Uuid;
 
 /// A JSON request body: `Content-Type` must be JSON, `application/*+json` included (else 415),
@@ -23,62 +23,41 @@ const JSON_BODY_RULES: JsonBodyRules = JsonBodyRules {
     json_error,
 };
 
-fn join_path(parent: &str, child: &str) -> String {
-    if parent.is_empty() || parent == "." {
-        child.to_string()
-    } else {
-        format!("{parent}.{child}")
-    }
-}
-
-/// Turn a serde_json error at `path` into our error. Pure.
-pub fn json_error(path: &str, err: &serde_json::Error) -> ApiError {
-    let message = err.to_string();
-    let field = (!path.is_empty() && path != ".").then(|| path.to_string());
-    match err.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Io => ApiError::new(
+/// Our answer to a body that is not exactly one order request (classified by
+/// `service_kit::http::parse_json_body` from typed errors). Pure.
+pub fn json_error(err: &JsonBodyError) -> ApiError {
+    let at = |path: &str| (!path.is_empty()).then(|| path.to_string());
+    match err {
+        JsonBodyError::Syntax { message } => ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
             format!("the body is not valid JSON: {message}"),
             None,
         ),
-        serde_json::error::Category::Eof => ApiError::new(
+        JsonBodyError::Eof { message } => ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
             format!("the body is not complete JSON: {message}"),
             None,
         ),
-        serde_json::error::Category::Data => {
-            if message.starts_with("missing field") {
-                let name = serde_quoted_name(&message).unwrap_or("?");
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "missing_field",
-                    message.clone(),
-                    Some(join_path(path, name)),
-                )
-            } else if message.starts_with("unknown field") {
-                let name = serde_quoted_name(&message).unwrap_or("?");
-                let field = if path.ends_with(name) {
-                    path.to_string()
-                } else {
-                    join_path(path, name)
-                };
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "unknown_field",
-                    message.clone(),
-                    Some(field),
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_type",
-                    message.clone(),
-                    field,
-                )
-            }
-        }
+        JsonBodyError::MissingField { path, message } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_field",
+            message.clone(),
+            at(path),
+        ),
+        JsonBodyError::UnknownField { path, message } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_field",
+            message.clone(),
+            at(path),
+        ),
+        JsonBodyError::InvalidValue { path, message } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_type",
+            message.clone(),
+            at(path),
+        ),
     }
 }
 

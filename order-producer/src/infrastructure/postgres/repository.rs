@@ -69,6 +69,11 @@ where
             outbox: Arc::clone(&self.outbox),
         })
     }
+
+    async fn prepare_outbox(&self) -> Result<(), StoreError> {
+        // Any outbox port will do: `prepare` needs no transaction.
+        <W as OutboxPort<Transaction<'static>>>::prepare(&self.outbox).await
+    }
 }
 
 /// One pooled connection.

@@ -6,7 +6,7 @@ use super::error::ApiError;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
-use service_kit::http::{JsonBodyRules, JsonMediaTypes, serde_quoted_name};
+use service_kit::http::{JsonBodyError, JsonBodyRules, JsonMediaTypes};
 
 /// A JSON request body: `Content-Type` must be `application/json` (else 415), the body must fit
 /// the limit (else 413) and parse as exactly one `T` (else 400 naming the field).
@@ -19,27 +19,25 @@ const JSON_BODY_RULES: JsonBodyRules = JsonBodyRules {
     json_error,
 };
 
-/// Turn a serde_json error at JSON path `path` into a 400. Pure.
-pub fn json_error(path: &str, err: &serde_json::Error) -> ApiError {
-    use serde_json::error::Category;
-    let message = err.to_string();
-    let at_path = (!path.is_empty() && path != ".").then(|| path.to_owned());
-    let (code, field) = match err.classify() {
-        Category::Syntax | Category::Io | Category::Eof => ("malformed_json", None),
-        Category::Data if message.starts_with("missing field") => (
-            "missing_field",
-            serde_quoted_name(&message).map(str::to_owned).or(at_path),
+/// Our answer to a body that is not exactly one `T` (classified by
+/// `service_kit::http::parse_json_body` from typed errors): always a 400. Pure.
+pub fn json_error(err: &JsonBodyError) -> ApiError {
+    let at = |path: &str| (!path.is_empty()).then(|| path.to_owned());
+    let (code, message, field) = match err {
+        JsonBodyError::Syntax { message } | JsonBodyError::Eof { message } => (
+            "malformed_json",
+            format!("the body is not valid JSON: {message}"),
+            None,
         ),
-        Category::Data if message.starts_with("unknown field") => (
-            "unknown_field",
-            serde_quoted_name(&message).map(str::to_owned).or(at_path),
-        ),
-        Category::Data => ("invalid_value", at_path),
-    };
-    let message = if code == "malformed_json" {
-        format!("the body is not valid JSON: {message}")
-    } else {
-        message
+        JsonBodyError::MissingField { path, message } => {
+            ("missing_field", message.clone(), at(path))
+        }
+        JsonBodyError::UnknownField { path, message } => {
+            ("unknown_field", message.clone(), at(path))
+        }
+        JsonBodyError::InvalidValue { path, message } => {
+            ("invalid_value", message.clone(), at(path))
+        }
     };
     ApiError::new(StatusCode::BAD_REQUEST, code, message, field)
 }

@@ -4,10 +4,11 @@
 
 use crate::application::LedgerError;
 use deadpool_postgres::PoolError;
-use service_kit::postgres::is_transient_sqlstate;
+use service_kit::postgres::{is_connection_failure, is_transient_sqlstate};
 
-/// SQLSTATE decides; without one it is a connection-level failure (closed, I/O, timeout)
-/// unless it is about converting a value.
+/// SQLSTATE decides; without one, a connection failure (closed, I/O) is transient and anything
+/// else (converting a value) is not — decided from the typed error by
+/// `service_kit::postgres::is_connection_failure`, never from its message.
 pub fn pg_error(err: tokio_postgres::Error) -> LedgerError {
     if let Some(db) = err.as_db_error() {
         let code = db.code().code();
@@ -19,17 +20,18 @@ pub fn pg_error(err: tokio_postgres::Error) -> LedgerError {
         };
     }
     let text = err.to_string();
-    if text.starts_with("error serializing") || text.starts_with("error deserializing") {
-        LedgerError::Failed(text)
-    } else {
+    if is_connection_failure(&err) {
         LedgerError::Unavailable(text)
+    } else {
+        LedgerError::Failed(text)
     }
 }
 
 /// Every pool failure (timeout, cannot connect, closed) is transient.
 pub fn pool_error(err: PoolError) -> LedgerError {
     match err {
-        PoolError::Backend(e) => pg_error(e),
+        // Connecting failed without a server answer (refused, TLS, timeout): transient.
+        PoolError::Backend(e) if e.as_db_error().is_some() => pg_error(e),
         other => LedgerError::Unavailable(other.to_string()),
     }
 }
