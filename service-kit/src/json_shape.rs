@@ -79,6 +79,12 @@ fn shape_error<T: DeserializeOwned>(bytes: &[u8], path: String, message: String)
         Err((_, message)) => JsonBodyError::Syntax { message },
         Ok(Err(e)) => {
             let at = root_is_empty(e.path().to_string());
+            // The replay stopped somewhere else than serde_json (a type that reads the JSON
+            // text itself, e.g. an exact number, cannot be read from the value tree): its
+            // verdict is about another spot, so serde_json's path stands, as a wrong value.
+            if at != path {
+                return JsonBodyError::InvalidValue { path, message };
+            }
             match e.into_inner() {
                 DeserializerError::MissingField(name) => JsonBodyError::MissingField {
                     path: join_path(&at, name),

@@ -7,7 +7,6 @@ use crate::domain::{Currency, CustomerId, FieldError, OrderLine, Quantity, Sku, 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -26,10 +25,100 @@ pub struct CreateOrderRequest {
 #[serde(deny_unknown_fields)]
 pub struct OrderItemRequest {
     pub sku: String,
-    /// Kept as written: JSON Schema's `integer` includes `2.0` and `2e0`, so the server reads
-    /// them as 2 too, deciding from the digits ([`json_integer`]), never from a rounded float.
-    pub quantity: Box<RawValue>,
+    /// JSON Schema's `integer` includes `2.0` and `2e0`, so the server reads them as 2 too
+    /// ([`NumberText`], then [`json_integer`]).
+    pub quantity: NumberText,
     pub unit_price: String,
+}
+
+/// A JSON value's text, as far as an integer field needs it: integers exactly as sent; other
+/// numbers through `f64` (serde_json's reading without `arbitrary_precision`), written back as
+/// an integer when integral (`2.0`, `20e-1` → `2`) and as the float otherwise (`1.5`); anything
+/// else as a non-number (`"abc"`, `null`, `[…]`). Works with any deserializer, so the typed
+/// replay that classifies a rejected body (`service_kit::http::parse_json_body`) reads it
+/// too. Known limit: a fraction below `f64`'s precision (`1.0000000000000000001`) reads as
+/// its nearest float (1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberText(String);
+
+impl NumberText {
+    pub fn new(text: impl Into<String>) -> Self {
+        NumberText(text.into())
+    }
+
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for NumberText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0.parse::<i64>() {
+            Ok(n) => serializer.serialize_i64(n),
+            Err(_) => serializer.serialize_str(&self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for NumberText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NumberTextVisitor)
+    }
+}
+
+struct NumberTextVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NumberTextVisitor {
+    type Value = NumberText;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<NumberText, E> {
+        Ok(NumberText(n.to_string()))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<NumberText, E> {
+        Ok(NumberText(n.to_string()))
+    }
+    fn visit_u128<E>(self, n: u128) -> Result<NumberText, E> {
+        Ok(NumberText(n.to_string()))
+    }
+    fn visit_i128<E>(self, n: i128) -> Result<NumberText, E> {
+        Ok(NumberText(n.to_string()))
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<NumberText, E> {
+        // Below 2^63 an integral float converts exactly; beyond, the digits saturate later.
+        if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e18 {
+            #[allow(clippy::cast_possible_truncation)]
+            let n = f as i64;
+            Ok(NumberText(n.to_string()))
+        } else {
+            Ok(NumberText(format!("{f}")))
+        }
+    }
+    fn visit_str<E>(self, text: &str) -> Result<NumberText, E> {
+        Ok(NumberText(format!("{text:?}")))
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<NumberText, E> {
+        Ok(NumberText(b.to_string()))
+    }
+    fn visit_unit<E>(self) -> Result<NumberText, E> {
+        Ok(NumberText("null".into()))
+    }
+    fn visit_none<E>(self) -> Result<NumberText, E> {
+        Ok(NumberText("null".into()))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<NumberText, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(NumberText("[…]".into()))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<NumberText, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(NumberText("{…}".into()))
+    }
 }
 
 /// The value of a JSON number text if it is an integer (`2`, `-2`, `2.0`, `2e0`, `20e-1`),
@@ -324,6 +413,27 @@ mod tests {
     }
 
     #[test]
+    fn number_text_reads_integers_exactly_and_other_values_as_non_integers() {
+        for (json, text) in [
+            ("2", "2"),
+            ("2.0", "2"),
+            ("20e-1", "2"),
+            ("-3", "-3"),
+            ("1.5", "1.5"),
+            ("\"7\"", "\"7\""),
+            ("null", "null"),
+            ("[1]", "[…]"),
+        ] {
+            let read: NumberText = serde_json::from_str(json).expect("any JSON value");
+            assert_eq!(read.get(), text, "{json}");
+            assert_eq!(
+                json_integer(read.get()).is_some(),
+                text.parse::<i64>().is_ok()
+            );
+        }
+    }
+
+    #[test]
     fn too_many_items_is_reported_before_item_errors() {
         let request = CreateOrderRequest {
             customer_id: "c".into(),
@@ -331,7 +441,7 @@ mod tests {
             items: (0..=MAX_ITEMS)
                 .map(|_| OrderItemRequest {
                     sku: String::new(),
-                    quantity: RawValue::from_string("0".into()).expect("valid JSON"),
+                    quantity: NumberText::new("0"),
                     unit_price: "x".into(),
                 })
                 .collect(),
