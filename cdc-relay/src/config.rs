@@ -20,7 +20,7 @@ pub struct RelayArgs {
     /// attribute and must own the outbox table (to create the publication). TLS as in libpq:
     /// `?sslmode=verify-full&sslrootcert=/ca.crt` (also `sslcert`/`sslkey` for a client
     /// certificate); the replication connection uses the same settings.
-    #[arg(long, env = "CDC_RELAY_DATABASE_URL")]
+    #[arg(long, env = "CDC_RELAY_DATABASE_URL", hide_env_values = true)]
     pub database_url: PgUrl,
     /// Logical replication slot (pgoutput), created when missing. A plain identifier.
     #[arg(long, env = "CDC_RELAY_SLOT_NAME", default_value = "outbox_relay", value_parser = parse_identifier)]

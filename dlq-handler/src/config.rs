@@ -25,7 +25,8 @@ pub struct Config {
     #[arg(
         long,
         env = "PAYMENTS_DATABASE_URL",
-        default_value = "postgres://pipeline:pipeline@127.0.0.1:54329/payments"
+        default_value = "postgres://pipeline:pipeline@127.0.0.1:54329/payments",
+        hide_env_values = true
     )]
     pub database_url: PgUrl,
     /// Schema of the payments tables (tests and benchmarks use their own).
@@ -38,7 +39,12 @@ pub struct Config {
     #[arg(long, env = "DLQ_HANDLER_DATABASE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub database_timeout: Duration,
     /// The payment gateway, whose ledger is asked before failing an order it may have charged.
-    #[arg(long, env = "GATEWAY_URL", default_value = "http://127.0.0.1:8090")]
+    #[arg(
+        long,
+        env = "GATEWAY_URL",
+        default_value = "http://127.0.0.1:8090",
+        hide_env_values = true
+    )]
     pub gateway_url: RedactedUrl,
     /// Bound on each ledger request.
     #[arg(long, env = "GATEWAY_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
@@ -60,7 +66,8 @@ pub struct Config {
     #[arg(
         long,
         env = "SCHEMA_REGISTRY_URL",
-        default_value = "http://127.0.0.1:8081/apis/ccompat/v7"
+        default_value = "http://127.0.0.1:8081/apis/ccompat/v7",
+        hide_env_values = true
     )]
     pub schema_registry_url: RedactedUrl,
     #[command(flatten)]

@@ -51,7 +51,8 @@ pub struct Config {
     #[arg(
         long,
         env = "SCHEMA_REGISTRY_URL",
-        default_value = "http://127.0.0.1:8081/apis/ccompat/v7"
+        default_value = "http://127.0.0.1:8081/apis/ccompat/v7",
+        hide_env_values = true
     )]
     pub schema_registry_url: RedactedUrl,
 

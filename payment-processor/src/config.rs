@@ -28,7 +28,8 @@ pub struct Config {
         long,
         env = "PAYMENTS_DATABASE_URL",
         default_value = "postgres://pipeline:pipeline@127.0.0.1:54329/payments",
-        hide_default_value = true
+        hide_default_value = true,
+        hide_env_values = true
     )]
     pub database_url: PgUrl,
     /// Use this schema of the payments database instead of `public` (tests isolate themselves).
@@ -51,14 +52,16 @@ pub struct Config {
     #[arg(
         long,
         env = "SCHEMA_REGISTRY_URL",
-        default_value = "http://127.0.0.1:8081/apis/ccompat/v7"
+        default_value = "http://127.0.0.1:8081/apis/ccompat/v7",
+        hide_env_values = true
     )]
     pub schema_registry_url: RedactedUrl,
     /// Base URL of the payment gateway (the simulator: payment-gateway-sim).
     #[arg(
         long,
         env = "PAYMENT_GATEWAY_URL",
-        default_value = "http://127.0.0.1:8090"
+        default_value = "http://127.0.0.1:8090",
+        hide_env_values = true
     )]
     pub gateway_url: RedactedUrl,
     /// Bound on one gateway request; past it the attempt counts as transient (the idempotency

@@ -116,6 +116,8 @@ pub enum PgUrlError {
     InvalidSslMode(String),
     #[error("sslmode={0} needs sslrootcert (a CA file, or `system` for the system trust store)")]
     MissingRootCert(&'static str),
+    #[error("sslrootcert=system needs sslmode=verify-full (the default with it)")]
+    SystemRootsNeedVerifyFull,
     #[error("sslcert and sslkey go together (client certificate and its key)")]
     HalfClientCert,
     #[error("`{0}` is not supported by this build; remove it from the connection string")]
@@ -259,6 +261,18 @@ fn tls_from_params(params: &[(String, String)]) -> Result<PgTls, PgUrlError> {
         (None, None) => None,
         _ => return Err(PgUrlError::HalfClientCert),
     };
+    // libpq 16: with the system's CAs (anyone's certificate for any name), only verify-full
+    // means something; it is the default then, and weaker modes are refused.
+    if root_certs == Some(RootCerts::System) {
+        return match mode {
+            None | Some(SslMode::VerifyFull) => Ok(PgTls {
+                mode: SslMode::VerifyFull,
+                root_certs,
+                client_cert,
+            }),
+            Some(_) => Err(PgUrlError::SystemRootsNeedVerifyFull),
+        };
+    }
     let mode = mode.unwrap_or_default();
     match mode {
         SslMode::VerifyCa if root_certs.is_none() => Err(PgUrlError::MissingRootCert("verify-ca")),
@@ -276,9 +290,12 @@ fn tls_from_params(params: &[(String, String)]) -> Result<PgTls, PgUrlError> {
 /// Take the TLS parameters out of a URL's query or a `key=value` string: `(the rest, params)`.
 fn split_tls_params(raw: &str) -> Result<(String, Vec<(String, String)>), PgUrlError> {
     if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        let Some((base, query)) = raw.split_once('?') else {
+        // The query starts after the user info (a password may hold an unencoded `?`).
+        let after_userinfo = raw.find('@').unwrap_or(0);
+        let Some(at) = raw[after_userinfo..].find('?').map(|i| i + after_userinfo) else {
             return Ok((raw.to_owned(), Vec::new()));
         };
+        let (base, query) = (&raw[..at], &raw[at + 1..]);
         let mut kept = Vec::new();
         let mut taken = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -344,7 +361,10 @@ fn key_values(raw: &str) -> Result<Vec<(String, String)>, PgUrlError> {
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         if chars.next() != Some('=') {
-            return Err(PgUrlError::Malformed(format!("`{key}` has no `=`")));
+            // The "key" may be a mistyped URL with its password: never repeat it.
+            return Err(PgUrlError::Malformed(
+                "neither a postgres:// or postgresql:// URL nor key=value pairs".into(),
+            ));
         }
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let mut value = String::new();
@@ -452,6 +472,14 @@ mod tests {
             tls("postgres://u@h/d?sslmode=verify-full&sslrootcert=system").root_certs,
             Some(RootCerts::System)
         );
+        assert_eq!(
+            tls("postgres://u@h/d?sslrootcert=system").mode,
+            SslMode::VerifyFull
+        );
+        assert_eq!(
+            PgUrl::parse("postgres://u@h/d?sslmode=require&sslrootcert=system").unwrap_err(),
+            PgUrlError::SystemRootsNeedVerifyFull
+        );
     }
 
     #[test]
@@ -485,6 +513,19 @@ mod tests {
             err("host=h password='open"),
             PgUrlError::Malformed(_)
         ));
+    }
+
+    #[test]
+    fn a_question_mark_in_the_password_does_not_hide_the_tls_settings() {
+        let url = PgUrl::parse("postgres://u:pa?ss@h/d?sslmode=require").unwrap();
+        assert_eq!(url.tls().mode, SslMode::Require);
+        assert_eq!(url.config().get_password(), Some(&b"pa?ss"[..]));
+    }
+
+    #[test]
+    fn a_mistyped_url_is_refused_without_repeating_it() {
+        let err = PgUrl::parse("postgress://u:hunter2@h/d").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
     }
 
     #[test]

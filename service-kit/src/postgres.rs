@@ -34,21 +34,43 @@ pub use crate::pg_url::{PgTls, PgUrl, PgUrlError, RootCerts, SslMode, Verificati
 pub struct TlsSetupError {
     what: &'static str,
     path: PathBuf,
-    source: openssl::error::ErrorStack,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+/// Only the certificates in `path` (PEM), as libpq: not the system store as well, which
+/// `SslConnector::builder` loads by default and `set_ca_file` would only add to.
+fn store_from_file(path: &Path) -> Result<openssl::x509::store::X509Store, TlsSetupError> {
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| TlsSetupError {
+        what: "sslrootcert",
+        path: path.to_owned(),
+        source,
+    };
+    let pem = std::fs::read(path).map_err(|e| failed(e.into()))?;
+    let certs = openssl::x509::X509::stack_from_pem(&pem).map_err(|e| failed(e.into()))?;
+    if certs.is_empty() {
+        return Err(failed("no PEM certificate in the file".into()));
+    }
+    let mut store = openssl::x509::store::X509StoreBuilder::new().map_err(|e| failed(e.into()))?;
+    for cert in certs {
+        store.add_cert(cert).map_err(|e| failed(e.into()))?;
+    }
+    Ok(store.build())
 }
 
 /// The connector every connection of a service uses, built from the URL's TLS parameters.
 pub fn tls_connector(tls: &PgTls) -> Result<MakeTlsConnector, TlsSetupError> {
     let failed = |what: &'static str, path: &Path| {
         let path = path.to_owned();
-        move |source| TlsSetupError { what, path, source }
+        move |source: openssl::error::ErrorStack| TlsSetupError {
+            what,
+            path,
+            source: source.into(),
+        }
     };
     let mut builder = SslConnector::builder(SslMethod::tls_client())
         .map_err(failed("the TLS library", Path::new("(OpenSSL)")))?;
     match &tls.root_certs {
-        Some(RootCerts::File(path)) => builder
-            .set_ca_file(path)
-            .map_err(failed("sslrootcert", path))?,
+        Some(RootCerts::File(path)) => builder.set_cert_store(store_from_file(path)?),
         // SslConnector::builder already trusts the system's default store.
         Some(RootCerts::System) | None => {}
     }

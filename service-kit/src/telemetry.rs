@@ -78,7 +78,15 @@ impl std::fmt::Display for RedactedUrl {
 
 fn redact(raw: &str) -> String {
     match raw.split_once("://") {
-        Some((scheme, rest)) => {
+        // Only a real scheme makes a URL: `host=h password=a://b` is key=value.
+        Some((scheme, rest)) if is_scheme(scheme) => {
+            // A `?` before the last `@` is ambiguous: a password holding `?` or a query value
+            // holding `@`. Either reading may put a secret anywhere: show nothing of it.
+            if let (Some(q), Some(at)) = (rest.find('?'), rest.rfind('@'))
+                && q < at
+            {
+                return format!("{scheme}://***");
+            }
             let (before_query, query) = match rest.split_once('?') {
                 Some((b, q)) => (b, Some(q)),
                 None => (rest, None),
@@ -104,9 +112,16 @@ fn redact(raw: &str) -> String {
                 None => format!("{scheme}://{authority_and_path}"),
             }
         }
-        None if raw.contains('=') => redact_key_values(raw),
-        None => raw.to_string(),
+        _ if raw.contains('=') => redact_key_values(raw),
+        _ => raw.to_string(),
     }
+}
+
+/// `[A-Za-z][A-Za-z0-9+.-]*` (RFC 3986).
+fn is_scheme(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '-'))
 }
 
 /// Whether a parameter name names a secret (case-insensitive).
@@ -207,6 +222,14 @@ fn redact_key_values(raw: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::{RedactedUrl, redact_url};
+
+    #[test]
+    fn key_values_holding_a_scheme_like_value_and_question_marks_in_passwords_stay_hidden() {
+        let shown = redact_url("host=h password=a://b user=u");
+        assert!(!shown.contains("a://b"), "{shown}");
+        let shown = redact_url("postgres://u:pa?ss@h/d?sslmode=require");
+        assert_eq!(shown, "postgres://***");
+    }
 
     #[test]
     fn redacted_url_hides_credentials_in_debug_and_display_but_hands_them_to_the_client() {

@@ -14,7 +14,7 @@ pub struct KafkaArgs {
     pub kafka_bootstrap_servers: String,
     /// Raw librdkafka option `key=value`, repeatable; applied last, so it overrides our defaults
     /// (e.g. `--kafka-option security.protocol=SASL_SSL`). Env: comma-separated list.
-    #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_option)]
+    #[arg(long = "kafka-option", env = "KAFKA_OPTIONS", value_delimiter = ',', value_parser = parse_option, hide_env_values = true)]
     pub kafka_options: Vec<(String, String)>,
 }
 
