@@ -5,10 +5,14 @@ STACK := deploy/local/stack.sh
 # The env lines `make up` prints (ORDERS_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, ...).
 WITH_STACK_ENV := set -a && source .stack/env && set +a
 
-.PHONY: up down status demo test fmt lint check-layers build unit e2e bench-orders api-contract
+.PHONY: up up-cluster down status demo test fmt lint check-layers build unit e2e bench-orders api-contract
 
+# `make up KAFKA_NODES=3` also starts the 3-broker Kafka cluster (stack.sh: "Kafka cluster").
 up:
 	@bash $(STACK) up
+
+up-cluster:
+	@KAFKA_NODES=3 bash $(STACK) up
 
 down:
 	@bash $(STACK) down
@@ -38,9 +42,9 @@ api-contract: up
 	cargo build -p order-producer --bin order-producer
 	@$(WITH_STACK_ENV) && bash scripts/api-contract.sh
 
-# Everything: stack, formatting, layering, clippy, all unit, property and end-to-end tests, then
+# Everything: stack (with the 3-broker cluster the multi-broker tests need), formatting, layering, clippy, all unit, property and end-to-end tests, then
 # the API contract check; the closing line sums both.
-test: up fmt check-layers lint
+test: up-cluster fmt check-layers lint
 	cargo build --workspace --bins
 	@$(WITH_STACK_ENV) && cargo test --workspace --no-fail-fast 2>&1 | tee .stack/logs/cargo-test.log; \
 	  status=$${PIPESTATUS[0]}; \

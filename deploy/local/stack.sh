@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The local stack: real PostgreSQL (logical replication on), the real Apache Kafka broker (4.x,
-# KRaft, single node) and a real Confluent-compatible schema registry (Apicurio Registry 3.x),
+# KRaft, single node; with KAFKA_NODES=3 also a 3-broker cluster, see "Kafka cluster") and a real Confluent-compatible schema registry (Apicurio Registry 3.x),
 # all on 127.0.0.1, no Docker.
 #
 #   deploy/local/stack.sh up      install what is missing, start what is not running, wait until
@@ -37,6 +37,9 @@ KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-9094}"
 KAFKA_SSL_PORT="${KAFKA_SSL_PORT:-9095}"
+KAFKA_NODES="${KAFKA_NODES:-1}"  # 3: also start the 3-broker cluster (below)
+KAFKA_CLUSTER_PORT="${KAFKA_CLUSTER_PORT:-19092}"
+KAFKA_CLUSTER_CONTROLLER_PORT="${KAFKA_CLUSTER_CONTROLLER_PORT:-19099}"
 REGISTRY_PORT="${REGISTRY_PORT:-8081}"
 REGISTRY_MANAGEMENT_PORT="${REGISTRY_MANAGEMENT_PORT:-9181}"
 APP_DB_USER="pipeline"
@@ -376,10 +379,13 @@ EOF
   wait_until 90 port_open "$KAFKA_PORT" || fail_with_log kafka "$log" "port $KAFKA_PORT not open"
 }
 
+# TOPICS_TARGET=cluster points the topic tool at the 3-broker cluster instead of the broker.
 topics_admin() {
+  local bootstrap="127.0.0.1:$KAFKA_PORT"
+  [ "${TOPICS_TARGET:-broker}" = cluster ] && bootstrap="$(cluster_bootstrap)"
   "$(kafka_java)" -Xmx256m -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" \
     -cp "$STACK_DIR/kafka/libs/*" org.apache.kafka.tools.TopicCommand \
-    --bootstrap-server "127.0.0.1:$KAFKA_PORT" "$@"
+    --bootstrap-server "$bootstrap" "$@"
 }
 
 # The SCRAM user of the SASL_SSL listener (idempotent: the password is set again on every `up`).
@@ -393,16 +399,21 @@ kafka_scram_up() {
     >"$log" 2>&1 || fail_with_log kafka "$log" "creating the SCRAM user $KAFKA_SCRAM_USER failed"
 }
 
+# topics_up [cluster]: the single broker gets every topic with replication factor 1, the cluster
+# with replication factor 3 and min.insync.replicas=2 (as deploy/k8s/overlays/prod).
 topics_up() {
+  local TOPICS_TARGET="${1:-broker}" replication=1 min_isr=1
+  [ "$TOPICS_TARGET" = cluster ] && replication=3 min_isr=2
   local log="$LOG_DIR/topics.log" existing described name partitions retention cleanup _purpose
   existing="$(topics_admin --list 2>>"$log")" || fail_with_log kafka "$log" "listing topics failed"
   described="$(topics_admin --describe 2>>"$log" | grep 'PartitionCount' || true)"
   while IFS=, read -r name partitions retention cleanup _purpose; do
     case "$name" in ''|'#'*) continue ;; esac
     if ! grep -qx "$name" <<<"$existing"; then
-      say "creating topic $name ($partitions partitions, retention.ms=$retention)"
+      say "creating topic $name on the $TOPICS_TARGET ($partitions partitions, replication factor $replication, retention.ms=$retention)"
       topics_admin --create --if-not-exists --topic "$name" --partitions "$partitions" \
-        --replication-factor 1 --config "retention.ms=$retention" \
+        --replication-factor "$replication" --config "min.insync.replicas=$min_isr" \
+        --config "retention.ms=$retention" \
         --config "cleanup.policy=$cleanup" >>"$log" 2>&1 \
         || fail_with_log kafka "$log" "creating topic $name failed"
     else
@@ -417,6 +428,141 @@ topics_up() {
       fi
     fi
   done <"$TOPICS_FILE"
+}
+
+# ---------------------------------------------------------------- Kafka cluster (3 brokers)
+# `KAFKA_NODES=3 stack.sh up` (or `make up KAFKA_NODES=3`; `make test` always does) also starts a
+# second, independent Kafka: three brokers (node ids 1-3, 127.0.0.1:$KAFKA_CLUSTER_PORT + 0/100/200)
+# and one dedicated KRaft controller (node id 100, 127.0.0.1:$KAFKA_CLUSTER_CONTROLLER_PORT).
+# Defaults as in production: replication factor 3, min.insync.replicas=2, unclean leader election
+# off. The controller runs apart from the brokers (as Strimzi's controller node pool does), so the
+# metadata quorum outlives any number of stopped brokers: with two brokers down the last one
+# stays leader and refuses acks=all writes with NOT_ENOUGH_REPLICAS, instead of the whole cluster
+# losing its quorum. The single broker on $KAFKA_PORT keeps serving everything else.
+# The multi-broker tests kill and restart brokers with `stack.sh cluster-kill|cluster-stop|
+# cluster-start NODE`.
+CLUSTER_DIR="$STACK_DIR/kafka-cluster"
+CLUSTER_BROKERS="1 2 3"
+CLUSTER_CONTROLLER_ID=100
+
+cluster_broker_port() { printf '%s' $(( KAFKA_CLUSTER_PORT + 100 * ($1 - 1) )); }
+cluster_bootstrap() {
+  local node out=""
+  for node in $CLUSTER_BROKERS; do out="$out${out:+,}127.0.0.1:$(cluster_broker_port "$node")"; done
+  printf '%s' "$out"
+}
+cluster_node_dir() { [ "$1" = "$CLUSTER_CONTROLLER_ID" ] && printf '%s' "$CLUSTER_DIR/controller" || printf '%s' "$CLUSTER_DIR/broker-$1"; }
+
+cluster_node_properties() { # NODE: server.properties of a broker (1-3) or the controller
+  local node="$1" dir
+  dir="$(cluster_node_dir "$node")"
+  if [ "$node" = "$CLUSTER_CONTROLLER_ID" ]; then
+    cat <<EOF
+process.roles=controller
+node.id=$node
+controller.quorum.voters=$CLUSTER_CONTROLLER_ID@127.0.0.1:$KAFKA_CLUSTER_CONTROLLER_PORT
+listeners=CONTROLLER://127.0.0.1:$KAFKA_CLUSTER_CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+EOF
+  else
+    local port
+    port="$(cluster_broker_port "$node")"
+    cat <<EOF
+process.roles=broker
+node.id=$node
+controller.quorum.voters=$CLUSTER_CONTROLLER_ID@127.0.0.1:$KAFKA_CLUSTER_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$port
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+auto.create.topics.enable=false
+num.partitions=3
+default.replication.factor=3
+min.insync.replicas=2
+unclean.leader.election.enable=false
+offsets.topic.replication.factor=3
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
+group.initial.rebalance.delay.ms=0
+log.retention.hours=168
+EOF
+  fi
+}
+
+# cluster_node_start NODE: format its storage once, start it, wait for its port.
+cluster_node_start() {
+  local node="$1" dir log java heap port
+  dir="$(cluster_node_dir "$node")"
+  log="$LOG_DIR/kafka-cluster-$(basename "$dir").log"
+  java="$(kafka_java)"
+  mkdir -p "$dir/data"
+  if [ "$node" = "$CLUSTER_CONTROLLER_ID" ]; then
+    port="$KAFKA_CLUSTER_CONTROLLER_PORT" heap=256m
+  else
+    port="$(cluster_broker_port "$node")" heap=512m
+  fi
+  if pid_alive "$dir/pid"; then
+    say "kafka cluster node $node already running on 127.0.0.1:$port"
+  else
+    port_open "$port" && die "port $port is taken by another process (set KAFKA_CLUSTER_PORT / KAFKA_CLUSTER_CONTROLLER_PORT)"
+    cluster_node_properties "$node" >"$dir/server.properties"
+    [ -f "$CLUSTER_DIR/cluster-id" ] \
+      || "$java" -cp "$STACK_DIR/kafka/libs/*" kafka.tools.StorageTool random-uuid 2>>"$log" \
+        | tail -n 1 >"$CLUSTER_DIR/cluster-id"
+    if [ ! -f "$dir/data/meta.properties" ]; then
+      "$java" -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" \
+        -cp "$STACK_DIR/kafka/libs/*" kafka.tools.StorageTool format \
+        -t "$(cat "$CLUSTER_DIR/cluster-id")" -c "$dir/server.properties" >>"$log" 2>&1 \
+        || fail_with_log kafka-cluster "$log" "kafka-storage format of node $node failed"
+    fi
+    say "starting kafka cluster node $node on 127.0.0.1:$port"
+    setsid nohup "$java" "-Xms$heap" "-Xmx$heap" -XX:+UseG1GC -Djava.awt.headless=true \
+      -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" -cp "$STACK_DIR/kafka/libs/*" \
+      kafka.Kafka "$dir/server.properties" >>"$log" 2>&1 </dev/null &
+    echo $! >"$dir/pid"
+  fi
+  wait_until 90 port_open "$port" || fail_with_log kafka-cluster "$log" "port $port not open"
+}
+
+cluster_admin() { # CLASS ARGS...: a Kafka admin tool against the cluster
+  local class="$1"; shift
+  "$(kafka_java)" -Xmx256m -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" \
+    -cp "$STACK_DIR/kafka/libs/*" "$class" --bootstrap-server "$(cluster_bootstrap)" "$@"
+}
+
+# Every broker registered with the controller (and so able to host replicas).
+cluster_brokers_registered() {
+  [ "$(cluster_admin org.apache.kafka.tools.BrokerApiVersionsCommand 2>/dev/null \
+    | grep -c '^127.0.0.1:[0-9]* (id: [0-9]* rack')" -eq 3 ]
+}
+
+cluster_up() {
+  local node
+  mkdir -p "$CLUSTER_DIR"
+  cluster_node_start "$CLUSTER_CONTROLLER_ID"
+  for node in $CLUSTER_BROKERS; do cluster_node_start "$node"; done
+  wait_until 120 cluster_brokers_registered \
+    || fail_with_log kafka-cluster "$LOG_DIR/kafka-cluster-broker-1.log" "not all 3 brokers registered"
+  topics_up cluster
+}
+
+cluster_down() {
+  local node
+  for node in $CLUSTER_BROKERS; do stop_pid "kafka cluster broker $node" "$CLUSTER_DIR/broker-$node/pid"; done
+  stop_pid "kafka cluster controller" "$CLUSTER_DIR/controller/pid"
+}
+
+cluster_running() { pid_alive "$CLUSTER_DIR/controller/pid"; }
+
+cluster_node_arg() {
+  case "${1:-}" in 1|2|3) ;; *) die "name a broker: 1, 2 or 3" ;; esac
 }
 
 # ---------------------------------------------------------------- Apicurio Registry
@@ -485,6 +631,9 @@ KAFKA_SSL_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_SSL_PORT
 KAFKA_SCRAM_USER=$KAFKA_SCRAM_USER
 KAFKA_SCRAM_PASSWORD=$(cat "$TLS_DIR/kafka-scram-password")
 EOF
+  if cluster_running; then
+    printf 'KAFKA_CLUSTER_BOOTSTRAP_SERVERS=%s\n' "$(cluster_bootstrap)"
+  fi
 }
 
 main() {
@@ -499,10 +648,16 @@ main() {
       wait_until 60 topics_admin --list || fail_with_log kafka "$LOG_DIR/kafka.log" "broker does not answer"
       topics_up
       kafka_scram_up
+      case "$KAFKA_NODES" in
+        1) ;;
+        3) cluster_up ;;
+        *) die "KAFKA_NODES must be 1 (one broker) or 3 (also the 3-broker cluster), not $KAFKA_NODES" ;;
+      esac
       print_env | tee "$STACK_DIR/env"
       say "stack is up (logs in $LOG_DIR)"
       ;;
     down)
+      cluster_down
       stop_pid "schema registry" "$STACK_DIR/registry.pid"
       stop_pid kafka "$STACK_DIR/kafka/pid"
       pg_down
@@ -512,8 +667,29 @@ main() {
       pid_alive "$STACK_DIR/kafka/pid" && say "kafka: running" || say "kafka: stopped"
       pid_alive "$STACK_DIR/registry.pid" && say "registry: running" || say "registry: stopped"
       port_open "$PG_PORT" && say "postgres: running" || say "postgres: stopped"
+      for node in "$CLUSTER_CONTROLLER_ID" $CLUSTER_BROKERS; do
+        pid_alive "$(cluster_node_dir "$node")/pid" && say "kafka cluster node $node: running"
+      done
       ;;
-    *) die "usage: $0 up|down|env|status" ;;
+    # The multi-broker tests' levers (one broker of the 3-broker cluster):
+    cluster-kill) # SIGKILL, no controlled shutdown
+      cluster_node_arg "${2:-}"
+      pid_alive "$CLUSTER_DIR/broker-$2/pid" || die "kafka cluster broker $2 is not running"
+      say "kill -9 kafka cluster broker $2 (pid $(cat "$CLUSTER_DIR/broker-$2/pid"))"
+      kill -KILL "$(cat "$CLUSTER_DIR/broker-$2/pid")"
+      wait_until 30 bash -c "! kill -0 $(cat "$CLUSTER_DIR/broker-$2/pid")" || die "broker $2 still alive"
+      rm -f "$CLUSTER_DIR/broker-$2/pid"
+      ;;
+    cluster-stop) # SIGTERM: controlled shutdown
+      cluster_node_arg "${2:-}"
+      stop_pid "kafka cluster broker $2" "$CLUSTER_DIR/broker-$2/pid"
+      ;;
+    cluster-start)
+      cluster_node_arg "${2:-}"
+      cluster_running || die "the 3-broker cluster is not running: KAFKA_NODES=3 $0 up"
+      cluster_node_start "$2"
+      ;;
+    *) die "usage: $0 up|down|env|status|cluster-kill N|cluster-stop N|cluster-start N (KAFKA_NODES=3 up starts the 3-broker cluster)" ;;
   esac
 }
 
