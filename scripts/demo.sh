@@ -10,11 +10,15 @@ cd "$(dirname "$0")/.."
 STACK=deploy/local/stack.sh
 
 keep=false
-for arg in "$@"; do [ "$arg" = --keep ] && keep=true; done
+for arg in "$@"; do
+  [ "$arg" = --keep ] && keep=true
+  # The demo on the 3-broker cluster: the stack starts it too.
+  [ "$arg" = --kafka-cluster ] && export KAFKA_NODES=3
+done
 
 # Running before we started? Then it is not ours to stop.
 was_up=false
-if [ "$(bash "$STACK" status 2>&1 | grep -c ": running")" = 3 ]; then was_up=true; fi
+if [ "$(bash "$STACK" status 2>&1 | grep -cE "^\[stack\] (kafka|registry|postgres): running")" = 3 ]; then was_up=true; fi
 
 stop_stack() {
   if [ "$keep" = false ] && [ "$was_up" = false ]; then

@@ -73,6 +73,72 @@ pub struct PipelineConfig {
     pub service_env: Vec<(String, String)>,
     /// Run every service over TLS (Postgres and Kafka) instead of plaintext.
     pub security: Option<Security>,
+    /// Run on the stack's 3-broker cluster (`make up KAFKA_NODES=3`) instead of the single
+    /// broker, with replicated topics. Plaintext only (not combined with `security`).
+    pub kafka_cluster: Option<KafkaCluster>,
+}
+
+/// The stack's 3-broker Kafka cluster and how the pipeline's topics are replicated on it.
+#[derive(Debug, Clone)]
+pub struct KafkaCluster {
+    pub bootstrap_servers: String,
+    pub replication_factor: i32,
+    pub min_insync_replicas: u32,
+}
+
+impl KafkaCluster {
+    /// `KAFKA_CLUSTER_BOOTSTRAP_SERVERS` from the env lines `make up KAFKA_NODES=3` prints;
+    /// topics with replication factor 3 and `min.insync.replicas=2`, as in production.
+    pub fn from_stack_env() -> Self {
+        let bootstrap_servers =
+            std::env::var("KAFKA_CLUSTER_BOOTSTRAP_SERVERS").unwrap_or_else(|_| {
+                panic!(
+                    "KAFKA_CLUSTER_BOOTSTRAP_SERVERS is not set: start the 3-broker cluster with \
+                 `make up KAFKA_NODES=3` and `source .stack/env` (make test does both)"
+                )
+            });
+        Self {
+            bootstrap_servers,
+            replication_factor: 3,
+            min_insync_replicas: 2,
+        }
+    }
+
+    pub fn kafka(&self) -> eventing::kafka::KafkaArgs {
+        eventing::kafka::KafkaArgs::local(&self.bootstrap_servers)
+    }
+}
+
+/// Create `name` with `partitions` partitions, `replication` replicas and `min.insync.replicas`
+/// (an existing topic is left as it is).
+pub async fn create_replicated_topic(
+    kafka: &eventing::kafka::KafkaArgs,
+    name: &str,
+    partitions: i32,
+    replication: i32,
+    min_insync_replicas: u32,
+) -> Result<(), String> {
+    use rdkafka::admin::{NewTopic, TopicReplication};
+    use rdkafka::types::RDKafkaErrorCode;
+    let admin: AdminClient<DefaultClientContext> = kafka
+        .client_config(&[])
+        .create()
+        .map_err(|e| e.to_string())?;
+    let min_isr = min_insync_replicas.to_string();
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(replication))
+        .set("min.insync.replicas", &min_isr);
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    for result in admin
+        .create_topics([&topic], &opts)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => return Err(format!("creating topic {topic}: {code}")),
+        }
+    }
+    Ok(())
 }
 
 /// How the services reach the stack over TLS: Postgres as a role that may only log in over TLS,
@@ -151,6 +217,7 @@ impl PipelineConfig {
             gateway_args: Vec::new(),
             service_env: Vec::new(),
             security: None,
+            kafka_cluster: None,
         }
     }
 }
@@ -168,6 +235,15 @@ pub struct Service {
 }
 
 impl Service {
+    /// The value of an unlabelled metric on the service's `/metrics` (next to its `/readyz`).
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let url = self.ready.replace("/readyz", "/metrics");
+        let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+    }
+
     /// Spawn without waiting for readiness.
     fn spawn(
         config: &PipelineConfig,
@@ -289,6 +365,8 @@ pub struct World {
     pub prefix: String,
     pub orders_db: String,
     pub schema: String,
+    /// The Kafka the topics live on (the single broker or the 3-broker cluster).
+    pub kafka: eventing::kafka::KafkaArgs,
     /// Leave the database, schema and topics in place (to inspect them afterwards); the
     /// replication slots are dropped all the same.
     pub keep: bool,
@@ -330,7 +408,7 @@ impl Drop for World {
             format!("{}_{}_%", self.prefix, self.id),
         );
         let topics: Vec<String> = TOPICS.iter().map(|t| self.topic(t)).collect();
-        let kafka = self.env.kafka();
+        let kafka = self.kafka.clone();
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -410,10 +488,19 @@ impl Pipeline {
     /// their outbox tables, as on Kubernetes where start order is not guaranteed).
     pub async fn start(config: &PipelineConfig) -> Pipeline {
         let env = StackEnv::from_env();
+        assert!(
+            config.security.is_none() || config.kafka_cluster.is_none(),
+            "the 3-broker cluster has plaintext listeners only"
+        );
+        let kafka = config
+            .kafka_cluster
+            .as_ref()
+            .map_or_else(|| env.kafka(), KafkaCluster::kafka);
         let id = Uuid::new_v4().simple().to_string()[..10].to_string();
         let world = World {
             orders_db: format!("{}_{id}", config.prefix),
             schema: format!("{}_{id}", config.prefix),
+            kafka: kafka.clone(),
             prefix: config.prefix.clone(),
             id: id.clone(),
             env: env.clone(),
@@ -427,11 +514,21 @@ impl Pipeline {
             ))
             .await
             .unwrap();
-        let kafka = env.kafka();
         for name in TOPICS {
-            create_topic(&kafka, &world.topic(name), 3)
-                .await
-                .unwrap_or_else(|e| panic!("topic ({e}): {START_STACK}"));
+            match &config.kafka_cluster {
+                None => create_topic(&kafka, &world.topic(name), 3).await,
+                Some(cluster) => {
+                    create_replicated_topic(
+                        &kafka,
+                        &world.topic(name),
+                        3,
+                        cluster.replication_factor,
+                        cluster.min_insync_replicas,
+                    )
+                    .await
+                }
+            }
+            .unwrap_or_else(|e| panic!("topic ({e}): {START_STACK}"));
         }
         let security = config.security.as_ref();
         let db = |plain: &str| security.map_or_else(|| plain.to_owned(), |s| s.db_url(plain));
@@ -439,10 +536,11 @@ impl Pipeline {
             let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
             v.extend([
                 "--kafka-bootstrap-servers".into(),
-                security.map_or_else(
-                    || env.kafka_bootstrap_servers.clone(),
-                    |s| s.kafka_bootstrap_servers.clone(),
-                ),
+                match (security, &config.kafka_cluster) {
+                    (Some(s), _) => s.kafka_bootstrap_servers.clone(),
+                    (None, Some(cluster)) => cluster.bootstrap_servers.clone(),
+                    (None, None) => env.kafka_bootstrap_servers.clone(),
+                },
             ]);
             for option in security.iter().flat_map(|s| &s.kafka_options) {
                 v.extend(["--kafka-option".into(), option.clone()]);

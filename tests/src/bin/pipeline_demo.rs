@@ -21,7 +21,7 @@
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use e2e_tests::pipeline::{Pipeline, PipelineConfig, Security, World};
+use e2e_tests::pipeline::{KafkaCluster, Pipeline, PipelineConfig, Security, World};
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
@@ -92,8 +92,13 @@ struct Args {
     /// Run every service over TLS: Postgres with sslmode=verify-full as a TLS-only role, Kafka on
     /// the SASL_SSL listener with SCRAM-SHA-512 (the stack's CA and random passwords, from
     /// .stack/env).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "kafka_cluster")]
     tls: bool,
+    /// Run on the stack's 3-broker Kafka cluster (topics with replication factor 3 and
+    /// min.insync.replicas=2) instead of the single broker; start it with
+    /// `make up KAFKA_NODES=3`.
+    #[arg(long)]
+    kafka_cluster: bool,
 }
 
 fn positive_rate(raw: &str) -> Result<f64, String> {
@@ -151,6 +156,7 @@ async fn main() -> anyhow::Result<()> {
         ],
         service_env: vec![("LOG_FORMAT".into(), "json".into())],
         security: args.tls.then(Security::from_stack_env),
+        kafka_cluster: args.kafka_cluster.then(KafkaCluster::from_stack_env),
     };
     println!(
         "== starting the pipeline: 2 × cdc-relay, order-producer, payment-gateway-sim (declines \
