@@ -379,13 +379,10 @@ EOF
   wait_until 90 port_open "$KAFKA_PORT" || fail_with_log kafka "$log" "port $KAFKA_PORT not open"
 }
 
-# TOPICS_TARGET=cluster points the topic tool at the 3-broker cluster instead of the broker.
 topics_admin() {
-  local bootstrap="127.0.0.1:$KAFKA_PORT"
-  [ "${TOPICS_TARGET:-broker}" = cluster ] && bootstrap="$(cluster_bootstrap)"
   "$(kafka_java)" -Xmx256m -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" \
     -cp "$STACK_DIR/kafka/libs/*" org.apache.kafka.tools.TopicCommand \
-    --bootstrap-server "$bootstrap" "$@"
+    --bootstrap-server "127.0.0.1:$KAFKA_PORT" "$@"
 }
 
 # The SCRAM user of the SASL_SSL listener (idempotent: the password is set again on every `up`).
@@ -400,34 +397,19 @@ kafka_scram_up() {
 }
 
 # topics_up [cluster]: the single broker gets every topic with replication factor 1, the cluster
-# with replication factor 3 and min.insync.replicas=2 (as deploy/k8s/overlays/prod).
+# with replication factor 3 and min.insync.replicas=2 (as deploy/k8s/overlays/prod). Missing
+# topics are created and a topic list edit that adds partitions reaches a running stack too
+# (Kafka can only grow a topic's partition count; a shrink needs `make down`, a wipe of .stack/,
+# `make up`) — all in one JVM (deploy/local/EnsureTopics.java).
 topics_up() {
-  local TOPICS_TARGET="${1:-broker}" replication=1 min_isr=1
-  [ "$TOPICS_TARGET" = cluster ] && replication=3 min_isr=2
-  local log="$LOG_DIR/topics.log" existing described name partitions retention cleanup _purpose
-  existing="$(topics_admin --list 2>>"$log")" || fail_with_log kafka "$log" "listing topics failed"
-  described="$(topics_admin --describe 2>>"$log" | grep 'PartitionCount' || true)"
-  while IFS=, read -r name partitions retention cleanup _purpose; do
-    case "$name" in ''|'#'*) continue ;; esac
-    if ! grep -qx "$name" <<<"$existing"; then
-      say "creating topic $name on the $TOPICS_TARGET ($partitions partitions, replication factor $replication, retention.ms=$retention)"
-      topics_admin --create --if-not-exists --topic "$name" --partitions "$partitions" \
-        --replication-factor "$replication" --config "min.insync.replicas=$min_isr" \
-        --config "retention.ms=$retention" \
-        --config "cleanup.policy=$cleanup" >>"$log" 2>&1 \
-        || fail_with_log kafka "$log" "creating topic $name failed"
-    else
-      # A topic list edit that adds partitions reaches a running stack too (Kafka can only grow
-      # a topic's partition count; a shrink needs `make down`, a wipe of .stack/, `make up`).
-      local have
-      have="$(grep -P "^Topic: \Q$name\E\t" <<<"$described" | grep -o 'PartitionCount: *[0-9]*' | grep -o '[0-9]*$' || true)"
-      if [ -n "$have" ] && [ "$have" -lt "$partitions" ]; then
-        say "topic $name: $have -> $partitions partitions"
-        topics_admin --alter --topic "$name" --partitions "$partitions" >>"$log" 2>&1 \
-          || fail_with_log kafka "$log" "growing topic $name failed"
-      fi
-    fi
-  done <"$TOPICS_FILE"
+  local target="${1:-broker}" bootstrap="127.0.0.1:$KAFKA_PORT" replication=1 min_isr=1
+  local log="$LOG_DIR/topics.log" line
+  if [ "$target" = cluster ]; then bootstrap="$(cluster_bootstrap)" replication=3 min_isr=2; fi
+  "$(kafka_java)" -Xmx256m -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" \
+    -cp "$STACK_DIR/kafka/libs/*" "$REPO_DIR/deploy/local/EnsureTopics.java" \
+    "$bootstrap" "$TOPICS_FILE" "$replication" "$min_isr" >"$log.out" 2>>"$log" \
+    || fail_with_log kafka "$log" "creating the topics of $TOPICS_FILE on the $target failed"
+  while IFS= read -r line; do say "$line (on the $target)"; done <"$log.out"
 }
 
 # ---------------------------------------------------------------- Kafka cluster (3 brokers)
