@@ -92,9 +92,13 @@ build_operators() { # rebuilt when its sources change
 }
 build_strimzi() { # classpath resolved once per pom (offline after), class compiled once per source
   local h; h=$(hash_of "$validate_dir"/strimzi/pom.xml "$validate_dir"/strimzi/StrictStrimzi.java)
-  if [ "$(cat "$work/strimzi.hash" 2>/dev/null)" != "$h" ] || [ ! -s "$work/strimzi.classpath" ]; then
+  local jar stale=
+  if [ -s "$work/strimzi.classpath" ]; then # a cleaned Maven repository makes the classpath stale
+    while IFS= read -r jar; do [ -f "$jar" ] || stale=1; done < <(tr ':' '\n' <"$work/strimzi.classpath")
+  fi
+  if [ "$(cat "$work/strimzi.hash" 2>/dev/null)" != "$h" ] || [ ! -s "$work/strimzi.classpath" ] || [ -n "$stale" ]; then
     echo "k8s-validate: resolving Strimzi's Java model (Maven) and compiling StrictStrimzi"
-    local offline=; [ -s "$work/strimzi.classpath" ] && offline=-o
+    local offline=; [ -s "$work/strimzi.classpath" ] && [ -z "$stale" ] && offline=-o
     (cd "$validate_dir/strimzi" && { mvn -q -B $offline dependency:build-classpath -Dmdep.outputFile="$work/strimzi.classpath" \
       || mvn -q -B dependency:build-classpath -Dmdep.outputFile="$work/strimzi.classpath"; })
     rm -rf "$work/strimzi-classes"
