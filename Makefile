@@ -5,7 +5,7 @@ STACK := deploy/local/stack.sh
 # The env lines `make up` prints (ORDERS_DATABASE_URL, KAFKA_BOOTSTRAP_SERVERS, ...).
 WITH_STACK_ENV := set -a && source .stack/env && set +a
 
-.PHONY: up up-cluster down status demo test fmt lint check-layers build unit e2e bench-orders api-contract
+.PHONY: up up-cluster down status demo test fmt lint check-layers build unit e2e bench-orders api-contract k8s-validate
 
 # `make up KAFKA_NODES=3` also starts the 3-broker Kafka cluster (stack.sh: "Kafka cluster").
 up:
@@ -42,13 +42,24 @@ api-contract: up
 	cargo build -p order-producer --bin order-producer
 	@$(WITH_STACK_ENV) && bash scripts/api-contract.sh
 
-# Everything: stack (with the 3-broker cluster the multi-broker tests need), formatting, layering, clippy, all unit, property and end-to-end tests, then
-# the API contract check; the closing line sums both.
+# The Kubernetes manifests, offline (no cluster, no stack): the negative controls first
+# (--self-test), then both overlays rendered and checked strictly against their schemas, checkov
+# policies, topics vs deploy/topics.csv (scripts/k8s-validate.sh; tools pinned, into .stack/).
+k8s-validate:
+	@bash scripts/k8s-validate.sh --self-test; selftest=$$?; bash scripts/k8s-validate.sh; real=$$?; \
+	  [ $$selftest -eq 0 ] && [ $$real -eq 0 ]
+
+# Everything: stack (with the 3-broker cluster the multi-broker tests need), formatting,
+# layering, clippy, all unit, property and end-to-end tests, then the API contract check and the
+# Kubernetes manifests validation; the closing line sums them all.
 test: up-cluster fmt check-layers lint
 	cargo build --workspace --bins
 	@$(WITH_STACK_ENV) && cargo test --workspace --no-fail-fast 2>&1 | tee .stack/logs/cargo-test.log; \
 	  status=$${PIPESTATUS[0]}; \
 	  bash scripts/api-contract.sh 2>&1 | tee .stack/logs/api-contract.log; \
 	  contract=$${PIPESTATUS[0]}; \
-	  bash scripts/test-summary.sh .stack/logs/cargo-test.log .stack/logs/api-contract.log; \
-	  [ $$status -eq 0 ] && [ $$contract -eq 0 ]
+	  { bash scripts/k8s-validate.sh --self-test; selftest=$$?; bash scripts/k8s-validate.sh; real=$$?; \
+	    [ $$selftest -eq 0 ] && [ $$real -eq 0 ]; } 2>&1 | tee .stack/logs/k8s-validate.log; \
+	  k8s=$${PIPESTATUS[0]}; \
+	  bash scripts/test-summary.sh .stack/logs/cargo-test.log .stack/logs/api-contract.log .stack/logs/k8s-validate.log; \
+	  [ $$status -eq 0 ] && [ $$contract -eq 0 ] && [ $$k8s -eq 0 ]
