@@ -18,18 +18,21 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --workspace --bins \
- && mkdir -p /out \
+ && mkdir -p /out /runtime-lib \
  && for bin in order-producer payment-processor dlq-handler cdc-relay payment-gateway-sim; do \
         cp "target/release/$bin" /out/; \
-    done
+    done \
+ && cp -P /usr/lib/"$(gcc -print-multiarch)"/libz.so.1* /runtime-lib/
 
 # Runtime: distroless cc (glibc, libgcc, libssl3/libcrypto3, CA certificates), non-root, no
 # shell. `ldd target/debug/cdc-relay` lists libssl.so.3, libcrypto.so.3, libz.so.1, libgcc_s,
 # libm, libc. zlib is copied from the builder (same Debian 12 package) because reports differ on
 # whether the distroless cc image ships it; copying the identical file is harmless if it does.
-# The path is amd64's; for arm64 build on an arm64 builder and change x86_64 to aarch64.
+# It goes to /usr/lib, on the dynamic linker's default path for every architecture.
+# No HEALTHCHECK: Kubernetes ignores it; the Deployments probe /healthz and /readyz.
+# checkov:skip=CKV_DOCKER_2:Kubernetes does not run Docker HEALTHCHECKs; every Deployment has liveness, readiness and startup probes on /healthz and /readyz
 FROM gcr.io/distroless/cc-debian12:nonroot
-COPY --from=builder /usr/lib/x86_64-linux-gnu/libz.so.1* /usr/lib/x86_64-linux-gnu/
+COPY --from=builder /runtime-lib/ /usr/lib/
 COPY --from=builder /out/order-producer /out/payment-processor /out/dlq-handler /out/cdc-relay /out/payment-gateway-sim /usr/local/bin/
 USER 65532:65532
 # No default binary on purpose: every Deployment sets `command: ["/usr/local/bin/<service>"]`.

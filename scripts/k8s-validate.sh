@@ -7,7 +7,8 @@
 # Steps, for each overlay (dev, prod) rendered to .stack/k8s/<overlay>.yaml:
 #   1. every object strictly against its schema (deploy/k8s/validate/validate.py objects):
 #      built-in kinds with kubernetes-validate (Kubernetes $KUBERNETES_VERSION), Strimzi's with
-#      Strimzi's Java model, KEDA / prometheus-operator / CloudNativePG with their Go types;
+#      Strimzi's Java model, KEDA / prometheus-operator with their Go types,
+#      CloudNativePG against its published CRD schema (pinned in deploy/k8s/validate/crds);
 #      an object no validator handles fails;
 #   2. checkov policies over the rendered overlays and the Dockerfile: zero failed checks (skips
 #      only as annotations in the manifests, with a reason, or in GLOBAL_SKIPS below);
@@ -160,9 +161,13 @@ if [ "$mode" = self-test ]; then
   expect "KafkaUser with an unknown nested field" reject \
     '\[strimzi-java-model\] KafkaUser/bad-nested: field spec.authorization.acls\[0\].operationz' objects "$td/bad-kafkauser-nested-field.yaml"
   expect "CNPG Cluster without instances" reject \
-    '\[operators-go-types\] Cluster/bad-no-instances: field spec.instances: required' objects "$td/bad-cnpg-missing-instances.yaml"
+    "\\[crd-schema\\] Cluster/bad-no-instances: field spec: 'instances' is a required property" objects "$td/bad-cnpg-missing-instances.yaml"
   expect "CNPG Cluster with a misspelled field" reject \
-    '\[operators-go-types\] Cluster/bad-misspelled: unknown field "instance"' objects "$td/bad-cnpg-misspelled.yaml"
+    "\\[crd-schema\\] Cluster/bad-misspelled: field spec: Additional properties are not allowed \\('instance' was unexpected\\)" objects "$td/bad-cnpg-misspelled.yaml"
+  expect "CNPG Cluster with a misspelled nested field" reject \
+    "\\[crd-schema\\] Cluster/bad-nested: field spec.replicationSlots.highAvailability: Additional properties are not allowed \\('enabledd' was unexpected\\)" objects "$td/bad-cnpg-nested-field.yaml"
+  expect "CNPG Cluster with a value its schema forbids" reject \
+    "\\[crd-schema\\] Cluster/bad-value: field spec.instances: 0 is less than the minimum of 1" objects "$td/bad-cnpg-value.yaml"
   expect "ServiceMonitor with an unknown field" reject \
     '\[operators-go-types\] ServiceMonitor/bad-unknown-field: unknown field "intervall"' objects "$td/bad-servicemonitor-unknown-field.yaml"
   expect "ScaledObject without triggers" reject \

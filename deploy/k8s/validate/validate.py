@@ -6,8 +6,10 @@ validator, chosen by its API group:
   - built-in kinds: kubernetes-validate, strict (unknown fields are errors), against the JSON
     schemas of the pinned Kubernetes version;
   - kafka.strimzi.io: Strimzi's Java model (strimzi/StrictStrimzi.java), strict;
-  - keda.sh, monitoring.coreos.com, postgresql.cnpg.io: the operators' Go types
-    (operators/), strict.
+  - keda.sh, monitoring.coreos.com: the operators' Go types (operators/), strict;
+  - postgresql.cnpg.io: CloudNativePG's published CRD schema (crds/, pinned), strict: every
+    object schema that lists properties and does not preserve unknown fields gets
+    additionalProperties: false (the Go module proxy does not serve CloudNativePG's types).
 A document of a custom group no validator knows fails the run (no silent pass). Prints one line
 per failure naming the object and field, then counts per kind and per validator.
 
@@ -31,7 +33,11 @@ BUILTIN_GROUPS = {
     "admissionregistration.k8s.io", "apiextensions.k8s.io", "certificates.k8s.io", "node.k8s.io",
 }
 STRIMZI_GROUPS = {"kafka.strimzi.io"}
-OPERATOR_GROUPS = {"keda.sh", "monitoring.coreos.com", "postgresql.cnpg.io"}
+OPERATOR_GROUPS = {"keda.sh", "monitoring.coreos.com"}
+# group -> the pinned CRD files (gzipped YAML) whose schemas validate its kinds
+CRD_SCHEMA_GROUPS = {
+    "postgresql.cnpg.io": ["crds/postgresql.cnpg.io_clusters-v1.27.4.yaml.gz"],
+}
 
 
 class StringTimestampLoader(yaml.SafeLoader):
@@ -63,6 +69,65 @@ def group_of(doc):
     return api.rsplit("/", 1)[0] if "/" in api else ""
 
 
+def strict(schema):
+    """The CRD's OpenAPI schema with unknown fields refused wherever it lists properties."""
+    if isinstance(schema, dict):
+        out = {k: strict(v) for k, v in schema.items()}
+        if ("properties" in out and "additionalProperties" not in out
+                and not out.get("x-kubernetes-preserve-unknown-fields")):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [strict(v) for v in schema]
+    return schema
+
+
+def crd_validators(group):
+    """{(apiVersion, kind): jsonschema validator} from the pinned CRDs of `group`."""
+    import gzip
+    import os
+
+    import jsonschema
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    validators = {}
+    for rel in CRD_SCHEMA_GROUPS[group]:
+        with gzip.open(os.path.join(here, rel), "rt") as f:
+            crd = yaml.load(f, Loader=StringTimestampLoader)
+        kind = crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            schema = strict(version["schema"]["openAPIV3Schema"])
+            # metadata is the API server's ObjectMeta, checked by the server, not by the CRD.
+            schema.setdefault("properties", {})["metadata"] = {"type": "object"}
+            validators[(f"{group}/{version['name']}", kind)] = (
+                jsonschema.Draft7Validator(schema), f"{os.path.basename(rel)}")
+    return validators
+
+
+def run_crd_schema(docs, failures, counts):
+    by_group = collections.defaultdict(list)
+    for d in docs:
+        by_group[group_of(d)].append(d)
+    for group, group_docs in by_group.items():
+        validators = crd_validators(group)
+        for d in group_docs:
+            found = validators.get((d.get("apiVersion"), d.get("kind")))
+            if found is None:
+                failures.append(f"[crd-schema] {ident(d)}: {d.get('apiVersion')} {d.get('kind')} "
+                                f"is not in the pinned CRDs of {group}")
+                continue
+            validator, source = found
+            counts[f"crd-schema {source} strict"] += 1
+            for e in sorted(validator.iter_errors(d), key=lambda e: list(map(str, e.absolute_path))):
+                path = ".".join(str(p) for p in e.absolute_path) or "<root>"
+                failures.append(f"[crd-schema] {ident(d)}: field {path}: {e.message}")
+            # What CloudNativePG's admission webhook adds to the schema and we can check offline.
+            storage = (d.get("spec") or {}).get("storage") or {}
+            if d.get("kind") == "Cluster" and not (storage.get("size") or storage.get("pvcTemplate")):
+                failures.append(f"[crd-schema] {ident(d)}: field spec.storage.size: required "
+                                "(or spec.storage.pvcTemplate; CloudNativePG's webhook refuses neither)")
+
+
 def run_typed(name, command, docs, failures, counts):
     """Runs a typed decoder (Java or Go) over docs as JSON lines; parses its ok/error lines."""
     if not docs:
@@ -90,7 +155,7 @@ def cmd_objects(args):
 
     docs = load(args.file)
     failures, per_kind, per_validator = [], collections.Counter(), collections.Counter()
-    strimzi, operators = [], []
+    strimzi, operators, crd_schema = [], [], []
     for doc in docs:
         per_kind[f"{doc.get('apiVersion')} {doc.get('kind')}"] += 1
         group = group_of(doc)
@@ -98,6 +163,8 @@ def cmd_objects(args):
             strimzi.append(doc)
         elif group in OPERATOR_GROUPS:
             operators.append(doc)
+        elif group in CRD_SCHEMA_GROUPS:
+            crd_schema.append(doc)
         elif group in BUILTIN_GROUPS or group.endswith(".k8s.io"):
             per_validator[f"kubernetes-validate {args.kubernetes_version} strict"] += 1
             try:
@@ -113,6 +180,7 @@ def cmd_objects(args):
                             "is handled by no validator (add one in deploy/k8s/validate)")
     run_typed("strimzi-java-model", args.strimzi, strimzi, failures, per_validator)
     run_typed("operators-go-types", [args.operators], operators, failures, per_validator)
+    run_crd_schema(crd_schema, failures, per_validator)
 
     print(f"{args.file}: {len(docs)} objects")
     for kind, n in sorted(per_kind.items()):

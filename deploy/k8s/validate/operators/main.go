@@ -1,8 +1,8 @@
 // Command operators decodes custom resources strictly into their operators' Go API types:
 // KEDA (keda.sh/v1alpha1 ScaledObject, TriggerAuthentication) and prometheus-operator
 // (monitoring.coreos.com/v1 ServiceMonitor, PodMonitor, PrometheusRule) with the upstream
-// types at the versions in go.mod, and CloudNativePG (postgresql.cnpg.io/v1 Cluster) with the
-// hand-kept subset in cnpg.go (the Go module proxy does not serve CloudNativePG's module).
+// types at the versions in go.mod. (CloudNativePG's Cluster is checked by validate.py against
+// its published CRD schema: the Go module proxy does not serve CloudNativePG's module.)
 //
 // Input: a file of JSON lines, one Kubernetes object per line (rendered by kustomize and
 // routed here by deploy/k8s/validate/validate.py). Decoding uses
@@ -53,10 +53,6 @@ var kinds = map[string]func([]byte) []string{
 	"monitoring.coreos.com/v1/PrometheusRule": func(raw []byte) []string {
 		var o monitoringv1.PrometheusRule
 		return append(decode(raw, &o), prometheusRuleRequired(&o)...)
-	},
-	"postgresql.cnpg.io/v1/Cluster": func(raw []byte) []string {
-		var o cnpgCluster
-		return append(decode(raw, &o), cnpgClusterRequired(&o)...)
 	},
 }
 

@@ -98,20 +98,3 @@ func prometheusRuleRequired(o *monitoringv1.PrometheusRule) (problems []string) 
 	}
 	return problems
 }
-
-func cnpgClusterRequired(o *cnpgCluster) (problems []string) {
-	if o.Spec.Instances == nil {
-		problems = append(problems, "field spec.instances: required")
-	} else if *o.Spec.Instances < 1 {
-		problems = append(problems, "field spec.instances: must be at least 1")
-	}
-	if o.Spec.Storage == nil || (o.Spec.Storage.Size == "" && o.Spec.Storage.PvcTemplate == nil) {
-		problems = append(problems, "field spec.storage.size: required (or storage.pvcTemplate)")
-	}
-	for i, r := range o.managedRoles() {
-		if r.Name == "" {
-			problems = append(problems, fmt.Sprintf("field spec.managed.roles[%d].name: required", i))
-		}
-	}
-	return problems
-}
