@@ -17,13 +17,19 @@ for arg in "$@"; do
 done
 
 # Running before we started? Then it is not ours to stop.
-was_up=false
-if [ "$(bash "$STACK" status 2>&1 | grep -cE "^\[stack\] (kafka|registry|postgres): running")" = 3 ]; then was_up=true; fi
+was_up=false cluster_was_up=false
+status="$(bash "$STACK" status 2>&1)"
+if [ "$(grep -cE "^\[stack\] (kafka|registry|postgres): running" <<<"$status")" = 3 ]; then was_up=true; fi
+if grep -q "^\[stack\] kafka cluster node 100: running" <<<"$status"; then cluster_was_up=true; fi
 
 stop_stack() {
-  if [ "$keep" = false ] && [ "$was_up" = false ]; then
+  [ "$keep" = false ] || return 0
+  if [ "$was_up" = false ]; then
     echo "== stopping the stack this demo started (make demo DEMO_ARGS=--keep leaves it up)"
     bash "$STACK" down || true
+  elif [ "${KAFKA_NODES:-1}" = 3 ] && [ "$cluster_was_up" = false ]; then
+    echo "== stopping the 3-broker cluster this demo started (--keep leaves it up)"
+    bash "$STACK" cluster-down || true
   fi
 }
 trap stop_stack EXIT

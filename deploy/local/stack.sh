@@ -495,9 +495,12 @@ cluster_node_start() {
   else
     port_open "$port" && die "port $port is taken by another process (set KAFKA_CLUSTER_PORT / KAFKA_CLUSTER_CONTROLLER_PORT)"
     cluster_node_properties "$node" >"$dir/server.properties"
-    [ -f "$CLUSTER_DIR/cluster-id" ] \
-      || "$java" -cp "$STACK_DIR/kafka/libs/*" kafka.tools.StorageTool random-uuid 2>>"$log" \
-        | tail -n 1 >"$CLUSTER_DIR/cluster-id"
+    if [ ! -s "$CLUSTER_DIR/cluster-id" ]; then
+      "$java" -cp "$STACK_DIR/kafka/libs/*" kafka.tools.StorageTool random-uuid 2>>"$log" \
+        | tail -n 1 >"$CLUSTER_DIR/cluster-id.new"
+      [ -s "$CLUSTER_DIR/cluster-id.new" ] || fail_with_log kafka-cluster "$log" "kafka-storage random-uuid failed"
+      mv "$CLUSTER_DIR/cluster-id.new" "$CLUSTER_DIR/cluster-id"
+    fi
     if [ ! -f "$dir/data/meta.properties" ]; then
       "$java" -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" \
         -cp "$STACK_DIR/kafka/libs/*" kafka.tools.StorageTool format \
@@ -523,6 +526,12 @@ cluster_admin() { # CLASS ARGS...: a Kafka admin tool against the cluster
 cluster_brokers_registered() {
   [ "$(cluster_admin org.apache.kafka.tools.BrokerApiVersionsCommand 2>/dev/null \
     | grep -c '^127.0.0.1:[0-9]* (id: [0-9]* rack')" -eq 3 ]
+}
+
+# cluster_broker_registered NODE: that broker is registered and unfenced (others may be down).
+cluster_broker_registered() {
+  cluster_admin org.apache.kafka.tools.BrokerApiVersionsCommand 2>/dev/null \
+    | grep -q "^127.0.0.1:[0-9]* (id: $1 rack"
 }
 
 cluster_up() {
@@ -659,19 +668,25 @@ main() {
       pid_alive "$CLUSTER_DIR/broker-$2/pid" || die "kafka cluster broker $2 is not running"
       say "kill -9 kafka cluster broker $2 (pid $(cat "$CLUSTER_DIR/broker-$2/pid"))"
       kill -KILL "$(cat "$CLUSTER_DIR/broker-$2/pid")"
-      wait_until 30 bash -c "! kill -0 $(cat "$CLUSTER_DIR/broker-$2/pid")" || die "broker $2 still alive"
+      # Gone, or a zombie nobody reaped yet (its port is closed either way).
+      wait_until 30 bash -c "! kill -0 $(cat "$CLUSTER_DIR/broker-$2/pid") || grep -q '^[0-9]* ([^)]*) Z' /proc/$(cat "$CLUSTER_DIR/broker-$2/pid")/stat" \
+        || die "broker $2 still alive"
       rm -f "$CLUSTER_DIR/broker-$2/pid"
       ;;
     cluster-stop) # SIGTERM: controlled shutdown
       cluster_node_arg "${2:-}"
       stop_pid "kafka cluster broker $2" "$CLUSTER_DIR/broker-$2/pid"
       ;;
+    cluster-down) cluster_down ;;
     cluster-start)
       cluster_node_arg "${2:-}"
       cluster_running || die "the 3-broker cluster is not running: KAFKA_NODES=3 $0 up"
       cluster_node_start "$2"
+      # An open port is not a usable broker: wait until it registered with the controller.
+      wait_until 120 cluster_broker_registered "$2" \
+        || fail_with_log kafka-cluster "$LOG_DIR/kafka-cluster-broker-$2.log" "broker $2 did not register"
       ;;
-    *) die "usage: $0 up|down|env|status|cluster-kill N|cluster-stop N|cluster-start N (KAFKA_NODES=3 up starts the 3-broker cluster)" ;;
+    *) die "usage: $0 up|down|env|status|cluster-kill N|cluster-stop N|cluster-start N|cluster-down (KAFKA_NODES=3 up starts the 3-broker cluster)" ;;
   esac
 }
 

@@ -70,8 +70,38 @@ impl Drop for BrokersBack {
     }
 }
 
+/// Whether every partition of every topic on the cluster has a leader and all its replicas in
+/// sync (what a test waits for before it starts and before it hands the cluster on).
+fn fully_replicated(cluster: &KafkaCluster) -> bool {
+    let Ok(consumer) = cluster.kafka().client_config(&[]).create::<BaseConsumer>() else {
+        return false;
+    };
+    let Ok(metadata) = consumer.fetch_metadata(None, Duration::from_secs(10)) else {
+        return false;
+    };
+    metadata.topics().iter().all(|t| {
+        t.error().is_none()
+            && t.partitions()
+                .iter()
+                .all(|p| p.leader() >= 0 && p.isr().len() == p.replicas().len())
+    })
+}
+
+async fn wait_fully_replicated(cluster: &KafkaCluster) {
+    eventually("every partition with all 3 replicas in sync", WAIT, || {
+        let cluster = cluster.clone();
+        async move {
+            tokio::task::spawn_blocking(move || fully_replicated(&cluster).then_some(()))
+                .await
+                .unwrap()
+        }
+    })
+    .await;
+}
+
 async fn start_pipeline() -> (Pipeline, KafkaCluster) {
     let cluster = KafkaCluster::from_stack_env();
+    wait_fully_replicated(&cluster).await;
     let mut config = PipelineConfig::for_tests("10m");
     config.prefix = "brokers".into();
     config.kafka_cluster = Some(cluster.clone());
@@ -404,6 +434,7 @@ async fn killing_the_leader_of_the_busiest_partition_mid_stream_loses_and_double
         "{} records on the orders topic for {ORDERS} orders ({copies} repeated copies)",
         records.len()
     );
+    wait_fully_replicated(&cluster).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -520,4 +551,5 @@ async fn below_min_insync_replicas_writes_stop_and_resume_without_loss() {
     back.0.clear();
     ids.extend(during);
     assert_every_order_paid_once(&pipeline, &ids).await;
+    wait_fully_replicated(&cluster).await;
 }

@@ -531,6 +531,11 @@ impl<H: KeyedHandler> KeyedContext<H> {
             engine.tracker.revoke(tp);
             engine.partitions.remove(tp);
             engine.committed.remove(tp);
+            // The lag of a partition we no longer own is the next owner's to report: a stale
+            // value here would be summed with the owner's (and alerted on) until we restart.
+            metrics::gauge!(self.processor.metrics.lag.clone(),
+                "topic" => tp.topic.to_string(), "partition" => tp.partition.to_string())
+            .set(0.0);
         }
         engine.scheduler.revoke(|tp| revoked.contains(tp));
         let still_assigned: HashSet<i32> =
