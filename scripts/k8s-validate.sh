@@ -116,7 +116,7 @@ for i in "${!pids[@]}"; do
   wait "${pids[$i]}" || { cat "$logs/k8s-validate-${names[$i]}.log" >&2; fail "${names[$i]} failed (log: .stack/logs/k8s-validate-${names[$i]}.log)"; }
   grep -h '^k8s-validate:' "$logs/k8s-validate-${names[$i]}.log" || true
 done
-echo "k8s-validate: tools ready in $((SECONDS - started)) s: kustomize $KUSTOMIZE_VERSION, kubernetes-validate $KUBERNETES_VALIDATE_VERSION (Kubernetes $KUBERNETES_VERSION), checkov $CHECKOV_VERSION, Strimzi api $(sed -n 's:.*<strimzi.version>\(.*\)</strimzi.version>.*:\1:p' "$validate_dir/strimzi/pom.xml"), $(cd "$validate_dir/operators" && GOTOOLCHAIN=local GOFLAGS=-mod=mod go list -m -f '{{.Path}} {{.Version}}' github.com/kedacore/keda/v2 github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring | sed 's:github.com/kedacore/keda/v2:KEDA:; s:github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring:prometheus-operator:' | paste -sd, | sed 's/,/, /')"
+echo "k8s-validate: tools ready in $((SECONDS - started)) s: kustomize $KUSTOMIZE_VERSION, kubernetes-validate $KUBERNETES_VALIDATE_VERSION (Kubernetes $KUBERNETES_VERSION), checkov $CHECKOV_VERSION, Strimzi api $(sed -n 's:.*<strimzi.version>\(.*\)</strimzi.version>.*:\1:p' "$validate_dir/strimzi/pom.xml"), $(cd "$validate_dir/operators" && GOTOOLCHAIN=local GOFLAGS=-mod=mod go list -m -f '{{.Path}} {{.Version}}' github.com/kedacore/keda/v2 github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring github.com/prometheus/prometheus | sed 's:github.com/kedacore/keda/v2:KEDA:; s:github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring:prometheus-operator:; s:github.com/prometheus/prometheus:PromQL parser:' | paste -sd, | sed 's/,/, /g')"
 
 py=$venv/bin/python
 objects() { # $1 = rendered file
@@ -170,6 +170,8 @@ if [ "$mode" = self-test ]; then
     "\\[crd-schema\\] Cluster/bad-value: field spec.instances: 0 is less than the minimum of 1" objects "$td/bad-cnpg-value.yaml"
   expect "ServiceMonitor with an unknown field" reject \
     '\[operators-go-types\] ServiceMonitor/bad-unknown-field: unknown field "intervall"' objects "$td/bad-servicemonitor-unknown-field.yaml"
+  expect "PrometheusRule with an expression that is not PromQL" reject \
+    '\[operators-go-types\] PrometheusRule/bad-promql: field spec.groups\[0\].rules\[0\].expr: not valid PromQL' objects "$td/bad-prometheusrule-promql.yaml"
   expect "ScaledObject without triggers" reject \
     '\[operators-go-types\] ScaledObject/bad-no-triggers: field spec.triggers' objects "$td/bad-scaledobject-no-triggers.yaml"
   expect "a kind no validator handles" reject \

@@ -7,6 +7,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/prometheus/prometheus/promql/parser"
 
 	kedav1alpha1 "github.com/kedacore/keda/v2/apis/keda/v1alpha1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -90,6 +91,9 @@ func prometheusRuleRequired(o *monitoringv1.PrometheusRule) (problems []string) 
 			at := fmt.Sprintf("spec.groups[%d].rules[%d]", i, j)
 			if r.Expr.Type == intstr.String && r.Expr.StrVal == "" {
 				problems = append(problems, "field "+at+".expr: required")
+			} else if _, err := parser.NewParser(parser.Options{}).ParseExpr(r.Expr.String()); err != nil {
+				// Prometheus' own PromQL parser: what the operator's webhook and Prometheus run.
+				problems = append(problems, "field "+at+".expr: not valid PromQL: "+err.Error())
 			}
 			if (r.Alert == "") == (r.Record == "") {
 				problems = append(problems, "field "+at+": exactly one of alert and record is required")
