@@ -18,7 +18,7 @@ done
 
 # Running before we started? Then it is not ours to stop.
 was_up=false cluster_was_up=false
-status="$(bash "$STACK" status 2>&1)"
+status="$(bash "$STACK" status 2>&1 || true)"
 if [ "$(grep -cE "^\[stack\] (kafka|registry|postgres): running" <<<"$status")" = 3 ]; then was_up=true; fi
 if grep -q "^\[stack\] kafka cluster node 100: running" <<<"$status"; then cluster_was_up=true; fi
 

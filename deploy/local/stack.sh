@@ -659,7 +659,7 @@ main() {
       pid_alive "$STACK_DIR/registry.pid" && say "registry: running" || say "registry: stopped"
       port_open "$PG_PORT" && say "postgres: running" || say "postgres: stopped"
       for node in "$CLUSTER_CONTROLLER_ID" $CLUSTER_BROKERS; do
-        pid_alive "$(cluster_node_dir "$node")/pid" && say "kafka cluster node $node: running"
+        if pid_alive "$(cluster_node_dir "$node")/pid"; then say "kafka cluster node $node: running"; fi
       done
       ;;
     # The multi-broker tests' levers (one broker of the 3-broker cluster):
