@@ -11,6 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use eventing::kafka::{KafkaArgs, create_topic};
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -49,6 +51,13 @@ enum Command {
         topic: String,
         #[arg(long, default_value_t = 6)]
         partitions: i32,
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+    },
+    /// Delete topics (missing ones are ignored).
+    DeleteTopics {
+        #[arg(long)]
+        topic: Vec<String>,
         #[arg(long, default_value = "127.0.0.1:9092")]
         bootstrap: String,
     },
@@ -114,6 +123,12 @@ async fn main() -> anyhow::Result<()> {
         } => create_topic(&KafkaArgs::local(&bootstrap), &topic, partitions)
             .await
             .map_err(anyhow::Error::msg)?,
+        Command::DeleteTopics { topic, bootstrap } => {
+            let admin: AdminClient<DefaultClientContext> =
+                KafkaArgs::local(&bootstrap).client_config(&[]).create()?;
+            let names: Vec<&str> = topic.iter().map(String::as_str).collect();
+            admin.delete_topics(&names, &AdminOptions::new()).await?;
+        }
         Command::WaitMetric {
             port,
             name,
@@ -129,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
                 if started.elapsed() > Duration::from_secs(timeout_secs) {
                     bail!("{name} below {at_least} after {timeout_secs} s");
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
         Command::Latency {

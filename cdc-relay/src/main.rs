@@ -51,7 +51,9 @@ async fn main() -> anyhow::Result<()> {
     let cancel = shutdown_token();
     let metrics = install_metrics();
 
-    let sink = KafkaSink::new(&args.kafka)?;
+    // Delivery reports, producer polling thread -> relay (bounded by --max-in-flight in use).
+    let (reports_tx, reports) = tokio::sync::mpsc::unbounded_channel();
+    let sink = KafkaSink::new(&args.kafka, reports_tx)?;
     let replicating = Arc::new(AtomicBool::new(false));
     let readiness: ReadinessCheck = {
         let (sink, replicating) = (sink.clone(), Arc::clone(&replicating));
@@ -127,7 +129,7 @@ async fn main() -> anyhow::Result<()> {
     // Spawned, not awaited on the main thread: on a worker its wake-ups from the replication
     // and delivery tasks stay on the runtime's threads (measurably cheaper than waking main).
     let outcome =
-        tokio::spawn(Relay::new(source, sink.clone(), heartbeat, settings).run(cancel.clone()))
+        tokio::spawn(Relay::new(source, sink.clone(), heartbeat, settings, reports).run(cancel.clone()))
             .await
             .context("the relay task panicked")?;
     sink.flush(Duration::from_secs(1));

@@ -1,8 +1,10 @@
 //! The edges of the relay use case.
 
 use std::future::Future;
-use std::pin::Pin;
 
+use tokio::sync::mpsc;
+
+use crate::domain::ack_tracker::RecordSeq;
 use crate::domain::lsn::Lsn;
 use crate::domain::outbox_routing::OutboxRecord;
 use crate::domain::pgoutput::{PgTimestamp, WalMessage};
@@ -49,8 +51,50 @@ pub trait WalSource: Send {
     fn close(&mut self, final_lsn: Lsn) -> impl Future<Output = Result<(), RelayError>> + Send;
 }
 
-/// Resolves when Kafka acknowledged (or finally rejected) one record.
-pub type Delivery = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send>>;
+/// Which record a [`DeliveryReport`] is about: handed to [`EventSink::enqueue`] with the
+/// record and given back unchanged with its outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryTag {
+    /// The replication session that sent the record (reports of earlier sessions are stale).
+    pub session: u64,
+    pub seq: RecordSeq,
+    /// Commit timestamp of the record's transaction (commit -> ack latency).
+    pub commit_time: PgTimestamp,
+    /// 0 for the first attempt, then one more per re-send (the re-send backoff grows with it).
+    pub attempt: u32,
+    /// What the relay logs once the record is acknowledged; only set while that debug line is
+    /// enabled.
+    pub published: Option<Box<PublishedRecord>>,
+}
+
+/// The fields of the "event published" debug line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedRecord {
+    pub topic: String,
+    pub event_id: String,
+    pub trace_id: String,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug)]
+pub struct DeliveryReport {
+    pub tag: DeliveryTag,
+    /// `Ok`: acknowledged by Kafka (acks=all). `Err`: this attempt failed for good (after the
+    /// producer's own retries); the record comes back for the relay to re-send.
+    pub outcome: Result<(), Box<DeliveryFailure>>,
+}
+
+/// A failed attempt and the record to send again.
+#[derive(Debug)]
+pub struct DeliveryFailure {
+    pub error: SinkError,
+    pub record: OutboxRecord,
+}
+
+/// Where a sink sends its [`DeliveryReport`]s: one per enqueued record. Unbounded as a type,
+/// bounded in use: a record has at most one attempt (so one report) outstanding, and the relay
+/// keeps at most `--max-in-flight` records unacknowledged.
+pub type DeliveryReports = mpsc::UnboundedSender<DeliveryReport>;
 
 /// A record could not be published (yet).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,13 +106,15 @@ pub struct SinkError {
 /// Publishes records to Kafka.
 pub trait EventSink: Clone + Send + Sync + 'static {
     /// Hand `record` to the producer. Records are enqueued in call order (so one key's records
-    /// keep their order); the returned [`Delivery`] resolves when the broker acknowledged the
-    /// record, after the producer's own retries. Waits (without reordering) while the
-    /// producer's queue is full.
+    /// keep their order); exactly one [`DeliveryReport`] carrying `tag` follows on the sink's
+    /// report channel once the broker acknowledged the record or the attempt failed for good
+    /// (after the producer's own retries). Waits (without reordering) while the producer's
+    /// queue is full. `Err`: not enqueued (no report follows).
     fn enqueue(
         &self,
         record: &OutboxRecord,
-    ) -> impl Future<Output = Result<Delivery, SinkError>> + Send;
+        tag: DeliveryTag,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
 }
 
 /// Makes WAL move in the relay's database while no outbox transaction flows, so the keepalives

@@ -1,25 +1,34 @@
 //! The relay loop: replication events in, Kafka records out, flushed LSN back.
 //!
 //! One task owns the [`AckTracker`] and the [`RelationCache`]; it selects over
-//! - acknowledgements coming back from delivery tasks (one per record, which re-send the record
-//!   with backoff until Kafka takes it: a record is never skipped),
+//! - delivery reports from the sink (one per record attempt, applied in batches; a failed
+//!   attempt is re-sent after a backoff by a short-lived task, until Kafka takes the record: a
+//!   record is never skipped),
 //! - the next WAL event, polled only while fewer than `max_in_flight` records are unacked (so a
 //!   slow or absent broker stops WAL reading instead of growing memory),
 //! - the heartbeat timer (when a heartbeat is configured: after `heartbeat_interval` without an
 //!   outbox commit it asks the [`Heartbeat`] port to make WAL move), and shutdown.
 //!
-//! After every event or ack that moves [`AckTracker::flushable_lsn`], the new position is
-//! reported to the source; nothing else is ever reported.
+//! After every event or batch of acks that moves [`AckTracker::flushable_lsn`], the new
+//! position is reported to the source; nothing else is ever reported.
+//!
+//! Memory bound: at most `max_in_flight` records are handed to the producer and not yet
+//! acknowledged (librdkafka holds a copy of each; `queue.buffering.max.kbytes` caps their bytes),
+//! so the report channel holds at most that many reports; the WAL source buffers a bounded
+//! number of decoded events ahead of the relay.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use eventing::trace_context::{TRACEPARENT, trace_id};
 use tokio::sync::mpsc;
+use tracing::Level;
 use tokio_util::sync::CancellationToken;
 
-use crate::application::ports::{EventSink, Heartbeat, WalEvent, WalSource};
-use crate::domain::ack_tracker::{AckError, AckTracker, RecordSeq};
+use crate::application::ports::{
+    DeliveryReport, DeliveryTag, EventSink, Heartbeat, PublishedRecord, WalEvent, WalSource,
+};
+use crate::domain::ack_tracker::{AckError, AckTracker};
 use crate::domain::bad_row::{BadRow, bad_row_to_record};
 use crate::domain::lsn::Lsn;
 use crate::domain::outbox_routing::{OutboxRecord, RoutingConfig, outbox_row_to_record};
@@ -59,15 +68,6 @@ pub struct RelaySettings {
 }
 
 #[derive(Debug)]
-struct AckMessage {
-    session: u64,
-    seq: RecordSeq,
-    /// `None`: acknowledged; `Some(error)`: this attempt failed, a re-send follows.
-    failure: Option<String>,
-    commit_time: PgTimestamp,
-}
-
-#[derive(Debug)]
 struct OpenTx {
     commit_time: PgTimestamp,
     /// Already durable in an earlier session: its changes are not published again.
@@ -85,16 +85,22 @@ pub struct Relay<S, K, H> {
     tracker: AckTracker,
     relations: RelationCache,
     session: u64,
-    acks_tx: mpsc::UnboundedSender<AckMessage>,
-    acks_rx: mpsc::UnboundedReceiver<AckMessage>,
+    reports: mpsc::UnboundedReceiver<DeliveryReport>,
+    metrics: telemetry::AckMetrics,
     open_tx: Option<OpenTx>,
     last_reported: Lsn,
     last_outbox_activity: Instant,
 }
 
 impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
-    pub fn new(source: S, sink: K, heartbeat: H, settings: RelaySettings) -> Self {
-        let (acks_tx, acks_rx) = mpsc::unbounded_channel();
+    /// `reports` receives the [`DeliveryReport`]s of `sink`.
+    pub fn new(
+        source: S,
+        sink: K,
+        heartbeat: H,
+        settings: RelaySettings,
+        reports: mpsc::UnboundedReceiver<DeliveryReport>,
+    ) -> Self {
         Relay {
             source,
             sink,
@@ -103,8 +109,8 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
             tracker: AckTracker::new(Lsn::ZERO),
             relations: RelationCache::new(),
             session: 0,
-            acks_tx,
-            acks_rx,
+            reports,
+            metrics: telemetry::AckMetrics::new(),
             open_tx: None,
             last_reported: Lsn::ZERO,
             last_outbox_activity: Instant::now(),
@@ -138,7 +144,7 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Ok(()),
-                Some(ack) = self.acks_rx.recv() => self.on_acks(ack)?,
+                Some(report) = self.reports.recv() => self.on_reports(report)?,
                 event = self.source.next_event(), if can_read => match event? {
                     Some(event) => self.on_event(event).await?,
                     None => return Ok(()),
@@ -152,9 +158,9 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
     async fn drain(&mut self) -> Lsn {
         let deadline = tokio::time::Instant::now() + self.settings.shutdown_timeout;
         while self.tracker.in_flight() > 0 {
-            match tokio::time::timeout_at(deadline, self.acks_rx.recv()).await {
-                Ok(Some(ack)) => {
-                    if let Err(error) = self.on_ack(ack) {
+            match tokio::time::timeout_at(deadline, self.reports.recv()).await {
+                Ok(Some(report)) => {
+                    if let Err(error) = self.on_reports(report) {
                         tracing::warn!(%error, "ack while draining");
                     }
                 }
@@ -170,52 +176,84 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
         self.tracker.flushable_lsn()
     }
 
-    /// Apply `first` and every ack already waiting (up to a bound), then report progress once:
-    /// under load, one flush report and one metrics update per batch instead of per record.
-    fn on_acks(&mut self, first: AckMessage) -> Result<(), RelayError> {
-        const MAX_ACK_BATCH: usize = 4096;
-        self.apply_ack(first)?;
-        for _ in 1..MAX_ACK_BATCH {
-            match self.acks_rx.try_recv() {
-                Ok(ack) => self.apply_ack(ack)?,
-                Err(_) => break,
+    /// Apply `first` and every report already waiting (up to a bound), then report progress
+    /// once: under load, one flush report and one metrics update per batch, not per record.
+    fn on_reports(&mut self, first: DeliveryReport) -> Result<(), RelayError> {
+        const MAX_REPORT_BATCH: usize = 4096;
+        let now = unix_micros_now();
+        let mut acked = 0;
+        let mut newest_age = None;
+        let mut next = Some(first);
+        let mut applied = 0;
+        while let Some(report) = next.take() {
+            if let Some(age) = self.apply_report(report, now)? {
+                acked += 1;
+                self.metrics.commit_to_ack(age);
+                newest_age = Some(age);
+            }
+            applied += 1;
+            if applied < MAX_REPORT_BATCH {
+                next = self.reports.try_recv().ok();
             }
         }
+        self.metrics.acked(acked, newest_age);
         telemetry::in_flight(self.tracker.in_flight());
         self.report_progress();
         Ok(())
     }
 
-    fn on_ack(&mut self, ack: AckMessage) -> Result<(), RelayError> {
-        self.apply_ack(ack)?;
-        telemetry::in_flight(self.tracker.in_flight());
-        self.report_progress();
-        Ok(())
-    }
-
-    fn apply_ack(&mut self, ack: AckMessage) -> Result<(), RelayError> {
-        if ack.session != self.session {
+    /// Apply one report; the commit -> ack age when it acknowledged a record of this session.
+    fn apply_report(
+        &mut self,
+        report: DeliveryReport,
+        now_micros: i64,
+    ) -> Result<Option<Duration>, RelayError> {
+        let tag = report.tag;
+        if tag.session != self.session {
             // Sent by an earlier session: the new session replays that row anyway.
-            return Ok(());
+            return Ok(None);
         }
-        match ack.failure {
-            None => {
-                match self.tracker.record_acked(ack.seq) {
+        match report.outcome {
+            Ok(()) => {
+                match self.tracker.record_acked(tag.seq) {
                     Ok(()) | Err(AckError::UnknownRecord { .. }) => {}
                     Err(other) => return Err(other.into()),
                 }
-                telemetry::event_acked(age_of(ack.commit_time));
+                if let Some(published) = &tag.published {
+                    tracing::debug!(
+                        topic = %published.topic,
+                        event_id = %published.event_id,
+                        trace_id = published.trace_id,
+                        "event published"
+                    );
+                }
+                Ok(Some(age_at(tag.commit_time, now_micros)))
             }
-            Some(error) => {
+            Err(failure) => {
                 telemetry::kafka_error();
-                tracing::warn!(seq = %ack.seq, %error, "delivery failed; re-sending");
-                match self.tracker.record_failed(ack.seq) {
+                tracing::warn!(seq = %tag.seq, error = %failure.error, "delivery failed; re-sending");
+                match self.tracker.record_failed(tag.seq) {
                     Ok(()) | Err(AckError::UnknownRecord { .. }) => {}
                     Err(other) => return Err(other.into()),
                 }
+                self.resend(failure.record, tag);
+                Ok(None)
             }
         }
-        Ok(())
+    }
+
+    /// Send a failed record again after a backoff that grows with its attempts.
+    fn resend(&self, record: OutboxRecord, tag: DeliveryTag) {
+        let backoff = retry_backoff(tag.attempt, self.settings.max_retry_backoff);
+        let (sink, settings) = (self.sink.clone(), Arc::clone(&self.settings));
+        let tag = DeliveryTag {
+            attempt: tag.attempt.saturating_add(1),
+            ..tag
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(backoff).await;
+            enqueue_until_accepted(&sink, &record, tag, &settings).await;
+        });
     }
 
     async fn on_event(&mut self, event: WalEvent) -> Result<(), RelayError> {
@@ -392,48 +430,28 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
         commit_time: PgTimestamp,
     ) -> Result<(), RelayError> {
         let seq = self.tracker.record_sent()?;
-        let record = Arc::new(record);
-        let delivery = enqueue_until_accepted(&self.sink, &record, &self.settings).await;
-        let (sink, acks, settings, session) = (
-            self.sink.clone(),
-            self.acks_tx.clone(),
-            Arc::clone(&self.settings),
-            self.session,
-        );
-        tokio::spawn(async move {
-            let mut delivery = delivery;
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                let failure = delivery.await.err().map(|e| e.message);
-                let done = failure.is_none();
-                if done {
-                    tracing::debug!(
-                        topic = %record.topic,
-                        event_id = %record.event_id,
-                        trace_id = record
-                            .headers
-                            .iter()
-                            .find(|(name, _)| name == TRACEPARENT)
-                            .and_then(|(_, value)| trace_id(value))
-                            .unwrap_or_default(),
-                        "event published"
-                    );
-                }
-                let message = AckMessage {
-                    session,
-                    seq,
-                    failure,
-                    commit_time,
-                };
-                if acks.send(message).is_err() || done {
-                    return; // relay gone, or acknowledged
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(settings.max_retry_backoff);
-                delivery = enqueue_until_accepted(&sink, &record, &settings).await;
-            }
+        // What the "event published" debug line shows, kept only while it is enabled.
+        let published = tracing::enabled!(Level::DEBUG).then(|| {
+            Box::new(PublishedRecord {
+                topic: record.topic.clone(),
+                event_id: record.event_id.clone(),
+                trace_id: record
+                    .headers
+                    .iter()
+                    .find(|(name, _)| name == TRACEPARENT)
+                    .and_then(|(_, value)| trace_id(value))
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
         });
-        telemetry::in_flight(self.tracker.in_flight());
+        let tag = DeliveryTag {
+            session: self.session,
+            seq,
+            commit_time,
+            attempt: 0,
+            published,
+        };
+        enqueue_until_accepted(&self.sink, &record, tag, &self.settings).await;
         Ok(())
     }
 
@@ -468,12 +486,13 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
 async fn enqueue_until_accepted<K: EventSink>(
     sink: &K,
     record: &OutboxRecord,
+    tag: DeliveryTag,
     settings: &RelaySettings,
-) -> crate::application::ports::Delivery {
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match sink.enqueue(record).await {
-            Ok(delivery) => return delivery,
+        match sink.enqueue(record, tag.clone()).await {
+            Ok(()) => return,
             Err(error) => {
                 telemetry::kafka_error();
                 tracing::warn!(topic = record.topic, %error, "producer rejected the record; retrying");
@@ -482,6 +501,14 @@ async fn enqueue_until_accepted<K: EventSink>(
             }
         }
     }
+}
+
+/// 100 ms before the first re-send, doubling per attempt, at most `max`.
+fn retry_backoff(attempt: u32, max: Duration) -> Duration {
+    Duration::from_millis(100)
+        .checked_mul(1 << attempt.min(16))
+        .unwrap_or(max)
+        .min(max)
 }
 
 /// Whether `row_from_insert` can only fail on invalid UTF-8: known relation, matching column
@@ -523,12 +550,15 @@ fn raw_columns(
     (format!("{}.{}", relation.namespace, relation.name), columns)
 }
 
-/// Time from a commit timestamp to now (zero if the clocks disagree).
-fn age_of(commit_time: PgTimestamp) -> Duration {
-    let now_micros = SystemTime::now()
+fn unix_micros_now() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Time from a commit timestamp to `now_micros` (zero if the clocks disagree).
+fn age_at(commit_time: PgTimestamp, now_micros: i64) -> Duration {
     let age = now_micros.saturating_sub(commit_time.unix_micros());
     Duration::from_micros(u64::try_from(age).unwrap_or_default())
 }
@@ -540,7 +570,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::application::ports::{Delivery, SinkError};
+    use crate::application::ports::{DeliveryFailure, DeliveryReports, SinkError};
     use crate::domain::pgoutput::{
         Column, Delete, OldTuple, Relation, ReplicaIdentity, TupleData, WalMessage,
     };
@@ -584,29 +614,35 @@ mod tests {
     struct FakeSink {
         broker: Broker,
         enqueued: Arc<Mutex<Vec<String>>>,
+        reports: DeliveryReports,
     }
 
     impl EventSink for FakeSink {
-        async fn enqueue(&self, record: &OutboxRecord) -> Result<Delivery, SinkError> {
+        async fn enqueue(&self, record: &OutboxRecord, tag: DeliveryTag) -> Result<(), SinkError> {
             let payload = String::from_utf8_lossy(&record.payload).into_owned();
             let attempts = {
                 let mut enqueued = self.enqueued.lock().expect("not poisoned");
                 enqueued.push(payload.clone());
                 enqueued.iter().filter(|p| **p == payload).count()
             };
-            let fail = SinkError {
-                message: "broker down".into(),
+            let fail = || {
+                Err(Box::new(DeliveryFailure {
+                    error: SinkError {
+                        message: "broker down".into(),
+                    },
+                    record: record.clone(),
+                }))
             };
-            Ok(match self.broker {
-                Broker::AckAll => Box::pin(async { Ok(()) }),
-                Broker::FailFirst(p) if p == payload && attempts == 1 => {
-                    Box::pin(async move { Err(fail) })
-                }
-                Broker::FailFirst(_) => Box::pin(async { Ok(()) }),
-                Broker::FailAlways(p) if p == payload => Box::pin(async move { Err(fail) }),
-                Broker::FailAlways(_) => Box::pin(async { Ok(()) }),
-                Broker::Hang => Box::pin(std::future::pending()),
-            })
+            let outcome = match self.broker {
+                Broker::AckAll => Ok(()),
+                Broker::FailFirst(p) if p == payload && attempts == 1 => fail(),
+                Broker::FailFirst(_) => Ok(()),
+                Broker::FailAlways(p) if p == payload => fail(),
+                Broker::FailAlways(_) => Ok(()),
+                Broker::Hang => return Ok(()),
+            };
+            let _ = self.reports.send(DeliveryReport { tag, outcome });
+            Ok(())
         }
     }
 
@@ -709,11 +745,13 @@ mod tests {
             events: all.into(),
             flushed: Arc::clone(&flushed),
         };
+        let (reports_tx, reports) = mpsc::unbounded_channel();
         let sink = FakeSink {
             broker,
             enqueued: Arc::clone(&enqueued),
+            reports: reports_tx,
         };
-        let relay = Relay::new(source, sink, NoHeartbeat, settings(max_in_flight));
+        let relay = Relay::new(source, sink, NoHeartbeat, settings(max_in_flight), reports);
         let cancel = CancellationToken::new();
         let handle = tokio::spawn(relay.run(cancel.clone()));
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -873,9 +911,11 @@ mod tests {
                 events: vec![WalEvent::SessionStarted { durable: Lsn(1) }].into(),
                 flushed: Arc::default(),
             };
+            let (reports_tx, reports) = mpsc::unbounded_channel();
             let sink = FakeSink {
                 broker: Broker::AckAll,
                 enqueued: Arc::default(),
+                reports: reports_tx,
             };
             let relay = Relay::new(
                 source,
@@ -885,6 +925,7 @@ mod tests {
                     heartbeat_interval: interval,
                     ..settings(10)
                 },
+                reports,
             );
             let cancel = CancellationToken::new();
             (heartbeat, cancel.clone(), tokio::spawn(relay.run(cancel)))
