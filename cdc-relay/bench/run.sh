@@ -154,7 +154,7 @@ for REP in $(seq 1 "$REPEAT"); do
       PORT=$((18091 + RATE / 1000))
       start_relay $PORT "$OUT/relay-$RATE-$REP.log"
       $BENCH latency --database-url "$URL" --topic "$PREFIX.order" --rate $RATE \
-        --seconds "$LAT_SECONDS" --bootstrap "$BOOT" | tee "$OUT/latency-$RATE-$REP.txt" | head -2
+        --seconds "$LAT_SECONDS" --bootstrap "$BOOT" | tee "$OUT/latency-$RATE-$REP.txt" | sed -n 1,2p
       curl -s "127.0.0.1:$PORT/metrics" >"$OUT/relay-$RATE-$REP.metrics"
       stop_relay
       awk -v metric=cdc_relay_commit_to_ack_seconds -f cdc-relay/bench/histogram.awk \

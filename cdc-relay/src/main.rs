@@ -128,10 +128,11 @@ async fn main() -> anyhow::Result<()> {
     );
     // Spawned, not awaited on the main thread: on a worker its wake-ups from the replication
     // and delivery tasks stay on the runtime's threads (measurably cheaper than waking main).
-    let outcome =
-        tokio::spawn(Relay::new(source, sink.clone(), heartbeat, settings, reports).run(cancel.clone()))
-            .await
-            .context("the relay task panicked")?;
+    let outcome = tokio::spawn(
+        Relay::new(source, sink.clone(), heartbeat, settings, reports).run(cancel.clone()),
+    )
+    .await
+    .context("the relay task panicked")?;
     sink.flush(Duration::from_secs(1));
     ops_cancel.cancel();
     if let Ok(Err(error)) = ops.await {

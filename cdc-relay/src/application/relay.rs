@@ -22,8 +22,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use eventing::trace_context::{TRACEPARENT, trace_id};
 use tokio::sync::mpsc;
-use tracing::Level;
 use tokio_util::sync::CancellationToken;
+use tracing::Level;
 
 use crate::application::ports::{
     DeliveryReport, DeliveryTag, EventSink, Heartbeat, PublishedRecord, WalEvent, WalSource,
