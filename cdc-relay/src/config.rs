@@ -60,7 +60,8 @@ pub struct RelayArgs {
     /// Topic for unroutable rows (with `--on-bad-row error-topic`).
     #[arg(long, env = "CDC_RELAY_ERROR_TOPIC", default_value = "cdc.errors")]
     pub error_topic: String,
-    /// Most records sent to Kafka and not yet acknowledged; when reached, WAL reading pauses.
+    /// Most records sent to Kafka from the oldest one not yet acknowledged on (so also most
+    /// records unacknowledged); when reached, WAL reading pauses.
     #[arg(long, env = "CDC_RELAY_MAX_IN_FLIGHT", default_value_t = 10_000)]
     pub max_in_flight: usize,
     /// Address of /healthz, /readyz and /metrics.

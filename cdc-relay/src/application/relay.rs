@@ -4,8 +4,9 @@
 //! - delivery reports from the sink (one per record attempt, applied in batches; a failed
 //!   attempt is re-sent after a backoff by a short-lived task, until Kafka takes the record: a
 //!   record is never skipped),
-//! - the next WAL event, polled only while fewer than `max_in_flight` records are unacked (so a
-//!   slow or absent broker stops WAL reading instead of growing memory),
+//! - the next WAL event, polled only while the records from the oldest unacked one to the newest
+//!   one sent number fewer than `max_in_flight` (so a slow or absent broker, or one record
+//!   Kafka keeps rejecting, stops WAL reading instead of growing memory),
 //! - the heartbeat timer (when a heartbeat is configured: after `heartbeat_interval` without an
 //!   outbox commit it asks the [`Heartbeat`] port to make WAL move), and shutdown.
 //!
@@ -14,7 +15,8 @@
 //!
 //! Memory bound: at most `max_in_flight` records are handed to the producer and not yet
 //! acknowledged (librdkafka holds a copy of each; `queue.buffering.max.kbytes` caps their bytes),
-//! so the report channel holds at most that many reports; the WAL source buffers a bounded
+//! so the report channel holds at most that many reports, and the tracker's in-flight window
+//! ([`AckTracker::in_flight_span`]) at most that many slots; the WAL source buffers a bounded
 //! number of decoded events ahead of the relay.
 
 use std::sync::Arc;
@@ -140,7 +142,7 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
         let mut heartbeat_timer = tokio::time::interval(tick);
         heartbeat_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let can_read = self.tracker.in_flight() < self.settings.max_in_flight;
+            let can_read = self.tracker.in_flight_span() < self.settings.max_in_flight;
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Ok(()),
@@ -852,6 +854,23 @@ mod tests {
             vec![Lsn(1)],
             "nothing acked, nothing reported"
         );
+    }
+
+    #[tokio::test]
+    async fn a_record_kafka_keeps_rejecting_pauses_wal_reading_max_in_flight_records_later() {
+        let events = ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, payload)| tx(100 * (i as u64 + 1), &[payload]))
+            .collect();
+        let result = run(events, Broker::FailAlways("b"), 3, |_, e| {
+            e.iter().filter(|p| *p == "b").count() >= 4
+        })
+        .await;
+        let first_attempts: Vec<&String> = result.enqueued.iter().filter(|p| *p != "b").collect();
+        // a is acked; b (stuck), c and d fill the window of 3: e is never read.
+        assert_eq!(first_attempts, ["a", "c", "d"], "{:?}", result.enqueued);
+        assert_eq!(result.flushed, vec![Lsn(1), Lsn(110)]);
     }
 
     #[tokio::test]

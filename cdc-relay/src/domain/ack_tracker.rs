@@ -80,12 +80,13 @@
 //! old tracker's [`AckTracker::flushable_lsn`]; acks of records from the old session are then
 //! [`AckError::UnknownRecord`] and can be ignored (the new session replays those rows).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 
 use thiserror::Error;
 
 use crate::domain::lsn::Lsn;
+use crate::domain::seq_window::SeqWindow;
 
 /// Identifies one published record; hand it to the producer and pass it back with the outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -123,9 +124,9 @@ pub struct AckTracker {
     pending: VecDeque<Entry>,
     /// Stable index of `pending.front()`; entry indexes only grow.
     front_index: u64,
-    /// Records sent and not yet acked, with the index of their entry.
-    in_flight: HashMap<RecordSeq, InFlight>,
-    next_seq: u64,
+    /// Records sent and not yet acked, with the index of their entry, by sequence number
+    /// (records are numbered in send order, so a dense ring rather than a hash map).
+    in_flight: SeqWindow<InFlight>,
     failed: usize,
 }
 
@@ -159,8 +160,7 @@ impl AckTracker {
             registered: start,
             pending: VecDeque::new(),
             front_index: 0,
-            in_flight: HashMap::new(),
-            next_seq: 0,
+            in_flight: SeqWindow::starting_at(0),
             failed: 0,
         }
     }
@@ -195,23 +195,17 @@ impl AckTracker {
         if let Some(open) = self.pending.back_mut() {
             open.outstanding += 1;
         }
-        let seq = RecordSeq(self.next_seq);
-        self.next_seq += 1;
-        self.in_flight.insert(
-            seq,
-            InFlight {
-                entry,
-                failed: false,
-            },
-        );
-        Ok(seq)
+        Ok(RecordSeq(self.in_flight.push(InFlight {
+            entry,
+            failed: false,
+        })))
     }
 
     /// Kafka acknowledged the record (possibly after it had failed and was re-sent).
     pub fn record_acked(&mut self, seq: RecordSeq) -> Result<(), AckError> {
         let record = self
             .in_flight
-            .remove(&seq)
+            .remove(seq.0)
             .ok_or(AckError::UnknownRecord { seq })?;
         if record.failed {
             self.failed -= 1;
@@ -230,7 +224,7 @@ impl AckTracker {
     pub fn record_failed(&mut self, seq: RecordSeq) -> Result<(), AckError> {
         let record = self
             .in_flight
-            .get_mut(&seq)
+            .get_mut(seq.0)
             .ok_or(AckError::UnknownRecord { seq })?;
         if !record.failed {
             record.failed = true;
@@ -286,9 +280,17 @@ impl AckTracker {
         self.flushed
     }
 
-    /// Records sent and not yet acked (failed ones included): bound this to bound memory.
+    /// Records sent and not yet acked (failed ones included).
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// Records from the oldest one not yet acked to the newest one sent (0 when none is in
+    /// flight): at least [`AckTracker::in_flight`], and what the tracker's memory for records
+    /// follows. Bound this to bound memory: one record left unacked keeps a slot for every
+    /// record sent after it.
+    pub fn in_flight_span(&self) -> usize {
+        self.in_flight.span()
     }
 
     /// Records whose last reported outcome is a failure.
@@ -655,6 +657,12 @@ mod tests {
             }
         }
         assert_eq!(tracker.in_flight(), model.unacked());
+        // Records are numbered 0, 1, … in send order: the span runs from the oldest unacked one
+        // to the newest one sent.
+        let expected_span = (0..model.sent as u64)
+            .find(|seq| !model.acked.contains(&RecordSeq(*seq)))
+            .map_or(0, |oldest| model.sent - oldest as usize);
+        assert_eq!(tracker.in_flight_span(), expected_span);
     }
 
     /// Feed `plans` as a stream in which every record is acked at once, except the record
