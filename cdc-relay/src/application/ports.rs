@@ -40,9 +40,16 @@ pub enum WalEvent {
 
 /// A source of replication events that also takes progress reports.
 pub trait WalSource: Send {
-    /// The next event; `Ok(None)` when the stream ended normally. Must be cancel-safe: the
-    /// relay polls it in a `select!` and may drop the future.
-    fn next_event(&mut self) -> impl Future<Output = Result<Option<WalEvent>, RelayError>> + Send;
+    /// Wait for the next event, then append it and the ones already waiting behind it, at most
+    /// `limit` (at least 1) in all, to `into`, in stream order; how many were appended. `Ok(0)`
+    /// when the stream ended normally. An error comes after the events before it (on the next
+    /// call). Must be cancel-safe: the relay polls it in a `select!` and may drop the future.
+    /// One call per batch, not per event: the relay wakes once for everything waiting.
+    fn next_events(
+        &mut self,
+        into: &mut Vec<WalEvent>,
+        limit: usize,
+    ) -> impl Future<Output = Result<usize, RelayError>> + Send;
 
     /// Everything up to `lsn` is durably in Kafka: the source may tell Postgres.
     fn report_flushed(&mut self, lsn: Lsn);

@@ -4,9 +4,10 @@
 //! - delivery reports from the sink (one per record attempt, applied in batches; a failed
 //!   attempt is re-sent after a backoff by a short-lived task, until Kafka takes the record: a
 //!   record is never skipped),
-//! - the next WAL event, polled only while the records from the oldest unacked one to the newest
-//!   one sent number fewer than `max_in_flight` (so a slow or absent broker, or one record
-//!   Kafka keeps rejecting, stops WAL reading instead of growing memory),
+//! - the next WAL events (everything waiting, up to 256: one wake-up per batch, not per event),
+//!   polled only while the records from the oldest unacked one to the newest one sent number
+//!   fewer than `max_in_flight`, and never more events than the room left (so a slow or absent
+//!   broker, or one record Kafka keeps rejecting, stops WAL reading instead of growing memory),
 //! - the heartbeat timer (when a heartbeat is configured: after `heartbeat_interval` without an
 //!   outbox commit it asks the [`Heartbeat`] port to make WAL move), and shutdown.
 //!
@@ -38,6 +39,9 @@ use crate::domain::pgoutput::{Insert, PgOutputMessage, PgTimestamp, RelationId, 
 use crate::domain::relation_cache::RelationCache;
 use crate::error::RelayError;
 use crate::telemetry;
+
+/// Most WAL events taken from the source per wake-up.
+const MAX_EVENT_BATCH: usize = 256;
 
 /// What to do with an outbox row that cannot be routed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,16 +145,27 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
             .max(Duration::from_millis(100));
         let mut heartbeat_timer = tokio::time::interval(tick);
         heartbeat_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut events = Vec::with_capacity(MAX_EVENT_BATCH);
         loop {
-            let can_read = self.tracker.in_flight_span() < self.settings.max_in_flight;
+            // Each event adds at most one record to the window, so a batch of `room` events
+            // keeps it within max_in_flight.
+            let room = self
+                .settings
+                .max_in_flight
+                .saturating_sub(self.tracker.in_flight_span())
+                .min(MAX_EVENT_BATCH);
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Ok(()),
                 Some(report) = self.reports.recv() => self.on_reports(report)?,
-                event = self.source.next_event(), if can_read => match event? {
-                    Some(event) => self.on_event(event).await?,
-                    None => return Ok(()),
-                },
+                received = self.source.next_events(&mut events, room), if room > 0 => {
+                    if received? == 0 {
+                        return Ok(());
+                    }
+                    for event in events.drain(..) {
+                        self.on_event(event).await?;
+                    }
+                }
                 _ = heartbeat_timer.tick(), if heartbeat_on => self.maybe_heartbeat(),
             }
         }
@@ -586,11 +601,17 @@ mod tests {
     }
 
     impl WalSource for FakeSource {
-        async fn next_event(&mut self) -> Result<Option<WalEvent>, RelayError> {
-            match self.events.pop_front() {
-                Some(event) => Ok(Some(event)),
-                None => std::future::pending().await,
+        async fn next_events(
+            &mut self,
+            into: &mut Vec<WalEvent>,
+            limit: usize,
+        ) -> Result<usize, RelayError> {
+            if self.events.is_empty() {
+                std::future::pending::<()>().await;
             }
+            let count = limit.min(self.events.len());
+            into.extend(self.events.drain(..count));
+            Ok(count)
         }
         fn report_flushed(&mut self, lsn: Lsn) {
             self.flushed.lock().expect("not poisoned").push(lsn);
