@@ -98,6 +98,12 @@ pub struct RelayArgs {
     /// How often the slot lag is polled.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub lag_poll_interval: Duration,
+    /// Threads of the async runtime. 1: one thread runs the replication stream, the relay and
+    /// the ops server, so handing a WAL event from one task to the next is a queue push rather
+    /// than a wake-up of another thread, and what one task allocates another frees on the same
+    /// thread (librdkafka runs its own threads either way).
+    #[arg(long, env = "CDC_RELAY_RUNTIME_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub runtime_threads: u16,
     /// On SIGTERM, how long to wait for in-flight acknowledgements.
     #[arg(long, env = "CDC_RELAY_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
