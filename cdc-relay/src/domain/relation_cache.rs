@@ -246,40 +246,23 @@ fn decode_hex(hex: &str) -> Result<Vec<u8>, ByteaError> {
             digits: digits.len(),
         });
     }
-    // This runs for every payload: sized once, one table lookup per digit, and the error
-    // position is only worked out once a digit is known to be bad.
-    let mut out = Vec::with_capacity(digits.len() / 2);
-    for (pair, chunk) in digits.chunks_exact(2).enumerate() {
-        let &[high, low] = chunk else {
-            unreachable!("chunks_exact(2) yields pairs")
-        };
-        let (high, low) = (HEX_VALUE[usize::from(high)], HEX_VALUE[usize::from(low)]);
-        if (high | low) & 0xF0 != 0 {
-            let offset = if high & 0xF0 != 0 { 0 } else { 1 };
-            return Err(ByteaError::InvalidHexDigit {
-                position: 2 * pair + offset + 2,
-            });
-        }
-        out.push(high << 4 | low);
+    // This runs for every payload: one allocation of the right size and const-hex's SIMD
+    // decoder (a scalar table loop was a quarter of the pure pipeline's time). const-hex takes a
+    // leading "0x" as a prefix to skip; here `x` is never a digit, so that input goes to the
+    // error path like any other bad digit.
+    let mut out = vec![0_u8; digits.len() / 2];
+    let prefixed = matches!(digits, [b'0', b'x' | b'X', ..]);
+    if !prefixed && const_hex::decode_to_slice(digits, &mut out).is_ok() {
+        return Ok(out);
     }
-    Ok(out)
+    let position = digits
+        .iter()
+        .position(|digit| !digit.is_ascii_hexdigit())
+        .unwrap_or_default();
+    Err(ByteaError::InvalidHexDigit {
+        position: position + 2,
+    })
 }
-
-/// The value of each byte as a hex digit; 0xFF for bytes that are not one.
-const HEX_VALUE: [u8; 256] = {
-    let mut table = [0xFF_u8; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        table[byte] = match byte as u8 {
-            digit @ b'0'..=b'9' => digit - b'0',
-            digit @ b'a'..=b'f' => digit - b'a' + 10,
-            digit @ b'A'..=b'F' => digit - b'A' + 10,
-            _ => 0xFF,
-        };
-        byte += 1;
-    }
-    table
-};
 
 fn decode_escape(text: &[u8]) -> Result<Vec<u8>, ByteaError> {
     let mut out = Vec::with_capacity(text.len());
@@ -475,6 +458,29 @@ pub(crate) mod tests {
             decode_bytea_text("\\xé"),
             Err(ByteaError::InvalidHexDigit { position: 2 })
         );
+        for prefixed in ["\\x0x41", "\\x0X41"] {
+            assert_eq!(
+                decode_bytea_text(prefixed),
+                Err(ByteaError::InvalidHexDigit { position: 3 }),
+                "{prefixed}: no 0x prefix is skipped"
+            );
+        }
+    }
+
+    /// The obvious hex decoder, to compare the fast one with.
+    fn reference_hex(digits: &str) -> Result<Vec<u8>, ByteaError> {
+        let values: Vec<u32> = digits
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                c.to_digit(16)
+                    .ok_or(ByteaError::InvalidHexDigit { position: i + 2 })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(values
+            .chunks(2)
+            .map(|pair| (pair[0] * 16 + pair[1]) as u8)
+            .collect())
     }
 
     #[test]
@@ -521,6 +527,28 @@ pub(crate) mod tests {
         #[test]
         fn bytea_escape_output_round_trips(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             prop_assert_eq!(decode_bytea_text(&escape_output(&bytes)), Ok(bytes));
+        }
+
+        /// Valid digits of every length the SIMD paths take in blocks, with at most one bad
+        /// byte anywhere: the same bytes or the same error position as the obvious decoder.
+        #[test]
+        fn bytea_hex_decoder_agrees_with_the_obvious_one(
+            pairs in "([0-9a-fA-F]{2}){0,150}",
+            bad in proptest::option::of((any::<proptest::sample::Index>(), "[^0-9a-fA-F]")),
+        ) {
+            let mut digits = pairs;
+            if let Some((at, bad)) = bad {
+                let mut chars: Vec<char> = digits.chars().collect();
+                let at = at.index(chars.len() + 1);
+                chars.splice(at..(at + 1).min(chars.len()), bad.chars());
+                digits = chars.into_iter().collect();
+            }
+            let text = format!("\\x{digits}");
+            if digits.len() % 2 == 0 {
+                prop_assert_eq!(decode_bytea_text(&text), reference_hex(&digits));
+            } else {
+                prop_assert!(decode_bytea_text(&text).is_err());
+            }
         }
 
         #[test]
