@@ -1,7 +1,7 @@
 //! Micro-benchmark of the relay's pure per-record work, no Postgres or Kafka: decode a
 //! bench-shaped pgoutput Insert (the outbox table of `eventing/sql/outbox_table.sql`, a ~300-byte
 //! bytea payload), name its values (`RelationCache::row_from_insert`) and route it
-//! (`outbox_row_to_record`), a million times; prints ns per record.
+//! (`OutboxRouter::route`, as the relay does), a million times; prints ns per record.
 //!
 //! ```text
 //! cargo run --release -p cdc-relay --features test-utils --example pipeline-micro
@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use cdc_relay::domain::outbox_routing::{RoutingConfig, outbox_row_to_record};
+use cdc_relay::domain::outbox_routing::{OutboxRouter, RoutingConfig};
 use cdc_relay::domain::pgoutput::encode::encode_message;
 use cdc_relay::domain::pgoutput::{
     Column, Insert, PgOutputMessage, Relation, RelationId, ReplicaIdentity, TupleData, TupleValue,
@@ -68,10 +68,10 @@ fn main() -> anyhow::Result<()> {
     }));
     let mut relations = RelationCache::new();
     relations.upsert(relation);
-    let routing = RoutingConfig {
+    let mut router = OutboxRouter::new(RoutingConfig {
         topic_template: "bench.1.{aggregatetype}".into(),
         ..RoutingConfig::default()
-    };
+    });
     let mut bytes_out = 0;
     let started = Instant::now();
     for _ in 0..RECORDS {
@@ -79,7 +79,7 @@ fn main() -> anyhow::Result<()> {
             anyhow::bail!("not an insert");
         };
         let row = relations.row_from_insert(insert)?;
-        let record = outbox_row_to_record(&row, &routing)?;
+        let record = router.route(&row)?;
         bytes_out += record.payload.len();
     }
     let elapsed = started.elapsed();

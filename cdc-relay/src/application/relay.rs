@@ -34,7 +34,7 @@ use crate::application::ports::{
 use crate::domain::ack_tracker::{AckError, AckTracker};
 use crate::domain::bad_row::{BadRow, bad_row_to_record};
 use crate::domain::lsn::Lsn;
-use crate::domain::outbox_routing::{OutboxRecord, RoutingConfig, outbox_row_to_record};
+use crate::domain::outbox_routing::{OutboxRecord, OutboxRouter, RoutingConfig};
 use crate::domain::pgoutput::{Insert, PgOutputMessage, PgTimestamp, RelationId, TupleValue};
 use crate::domain::relation_cache::RelationCache;
 use crate::error::RelayError;
@@ -90,6 +90,7 @@ pub struct Relay<S, K, H> {
     settings: Arc<RelaySettings>,
     tracker: AckTracker,
     relations: RelationCache,
+    router: OutboxRouter,
     session: u64,
     reports: mpsc::UnboundedReceiver<DeliveryReport>,
     metrics: telemetry::AckMetrics,
@@ -107,6 +108,7 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
         settings: RelaySettings,
         reports: mpsc::UnboundedReceiver<DeliveryReport>,
     ) -> Self {
+        let router = OutboxRouter::new(settings.routing.clone());
         Relay {
             source,
             sink,
@@ -114,6 +116,7 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
             settings: Arc::new(settings),
             tracker: AckTracker::new(Lsn::ZERO),
             relations: RelationCache::new(),
+            router,
             session: 0,
             reports,
             metrics: telemetry::AckMetrics::new(),
@@ -385,7 +388,7 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
             (!decodable(&self.relations, &insert)).then(|| raw_columns(&self.relations, &insert));
         let relation_id = insert.relation_id;
         let routed = match self.relations.row_from_insert(insert) {
-            Ok(row) => outbox_row_to_record(&row, &self.settings.routing).map_err(|error| {
+            Ok(row) => self.router.route(&row).map_err(|error| {
                 let columns = row
                     .columns()
                     .map(|c| (c.name.to_owned(), c.value.map(str::to_owned)))

@@ -100,6 +100,22 @@ impl Row {
         &self.relation
     }
 
+    /// The same definition, shared: rows read with one definition share it (a changed table
+    /// gets a new one), so callers can cache what they work out per definition.
+    pub fn shared_relation(&self) -> &Arc<Relation> {
+        &self.relation
+    }
+
+    /// The column at `index` in table order, if the relation has that many.
+    pub fn column_at(&self, index: usize) -> Option<RowColumn<'_>> {
+        let column = self.relation.columns.get(index)?;
+        Some(RowColumn {
+            name: &column.name,
+            type_oid: column.type_oid,
+            value: self.values.get(index)?.as_deref(),
+        })
+    }
+
     /// `schema.table` of the row.
     pub fn table(&self) -> String {
         qualified_name(&self.relation)
