@@ -12,7 +12,9 @@
 #   (b) commit -> Kafka ack latency at steady 1,000 and 3,000 events/s for LAT_SECONDS each,
 #       read from the relay's histogram cdc_relay_commit_to_ack_seconds (Postgres commit
 #       timestamp -> delivery report; quantiles as "<= bucket bound"), plus the bench
-#       consumer's insert -> consume view (exact quantiles, and the seconds with slow records).
+#       consumer's insert -> consume view (exact quantiles, and the seconds with slow records),
+#       and those seconds matched by timestamp to the broker's GC pauses (jstat -gc every
+#       100 ms) and Postgres' checkpoints (postgres.log): slow-RATE-REP.txt.
 #
 # Usage: cdc-relay/bench/run.sh [--rows N] [--repeat R] [--latency-seconds S] [--skip-latency]
 #                               [--profile]   (perf record -e cpu-clock of the first relay drain)
@@ -80,7 +82,24 @@ cleanup_db() {
   $BENCH delete-topics --bootstrap "$BOOT" --topic "$PREFIX.order" --topic "$PREFIX.perf" >/dev/null 2>&1 || true
   DB=
 }
+# While a latency run goes: the broker's GC counters every 100 ms (jstat, read-only), with the
+# JVM uptime at a known wall-clock time to place them; skipped without jstat or a broker pid.
+KAFKA_PID=$(cat "$STACK_DIR/kafka/pid" 2>/dev/null || true)
+PG_LOG=$STACK_DIR/logs/postgres.log
+start_gc_watch() { # start_gc_watch PREFIX
+  GC_FILES=
+  command -v jstat >/dev/null && [ -n "$KAFKA_PID" ] && kill -0 "$KAFKA_PID" 2>/dev/null || return 0
+  GC_FILES=$1
+  printf '%s %s\n' "$(date +%s.%N)" "$(jcmd "$KAFKA_PID" VM.uptime | awk '/ s$/ {print $1}')" >"$1.uptime"
+  jstat -gc -t "$KAFKA_PID" 100 >"$1.jstat" 2>&1 &
+  JSTAT_PID=$!
+}
+stop_gc_watch() {
+  [ -n "${JSTAT_PID:-}" ] && kill "$JSTAT_PID" 2>/dev/null || true
+  JSTAT_PID=
+}
 cleanup() {
+  stop_gc_watch
   [ -n "${PERF_PID:-}" ] && kill -INT "$PERF_PID" 2>/dev/null || true
   stop_relay
   cleanup_db
@@ -153,10 +172,20 @@ for REP in $(seq 1 "$REPEAT"); do
     for RATE in 1000 3000; do
       PORT=$((18091 + RATE / 1000))
       start_relay $PORT "$OUT/relay-$RATE-$REP.log"
+      start_gc_watch "$OUT/gc-$RATE-$REP"
+      LAT_FROM=$(date +%s.%N)
       $BENCH latency --database-url "$URL" --topic "$PREFIX.order" --rate $RATE \
         --seconds "$LAT_SECONDS" --bootstrap "$BOOT" | tee "$OUT/latency-$RATE-$REP.txt" | sed -n 1,2p
+      LAT_TO=$(date +%s.%N)
+      stop_gc_watch
       curl -s "127.0.0.1:$PORT/metrics" >"$OUT/relay-$RATE-$REP.metrics"
       stop_relay
+      # Slow seconds vs broker GC pauses and Postgres checkpoints (timestamps).
+      python3 cdc-relay/bench/match_slow.py --latency "$OUT/latency-$RATE-$REP.txt" \
+        --from "$LAT_FROM" --to "$LAT_TO" --pg-log "$PG_LOG" \
+        ${GC_FILES:+--jstat "$OUT/gc-$RATE-$REP.jstat" --uptime "$OUT/gc-$RATE-$REP.uptime"} \
+        >"$OUT/slow-$RATE-$REP.txt" 2>&1 || true
+      tail -1 "$OUT/slow-$RATE-$REP.txt"
       awk -v metric=cdc_relay_commit_to_ack_seconds -f cdc-relay/bench/histogram.awk \
         "$OUT/relay-$RATE-$REP.metrics" >"$OUT/histogram-$RATE-$REP.txt"
       for Q in p50 p99 p99.9; do
