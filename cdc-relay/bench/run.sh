@@ -20,7 +20,9 @@
 #                               [--profile]   (perf record -e cpu-clock of the first relay drain)
 # Env: STACK_DIR (default <repo>/.stack; its kafka/libs holds the Kafka jars), PG_PORT,
 #      KAFKA_BOOTSTRAP_SERVERS, BENCH_OUT (output directory), RELAY_ARGS (extra relay flags),
-#      RELAY_BIN (another relay binary, e.g. a baseline build).
+#      RELAY_BIN (another relay binary), COMPARE="label=binary ..." (more binaries that drain
+#      the same backlog from their own slots in each repetition: a same-conditions A/B, e.g.
+#      COMPARE="r1=/tmp/cdc-relay-baseline"; their results are named cmp_<label>_*).
 set -euo pipefail
 ROWS=1000000
 REPEAT=3
@@ -57,14 +59,45 @@ psql_db() { PGPASSWORD=pipeline psql -h $PG_HOST -p $PG_PORT -U pipeline -d "$DB
 echo "building (release)..."
 cargo build --release -p cdc-relay --bin cdc-relay --example cdc-relay-bench >"$OUT/build.log" 2>&1
 RELAY=${RELAY_BIN:-target/release/cdc-relay}
+# COMPARE="label=binary ...": more relay binaries draining the same backlog in each repetition.
+CMP_LABELS=() CMP_BINS=()
+for ENTRY in ${COMPARE:-}; do CMP_LABELS+=("${ENTRY%%=*}"); CMP_BINS+=("${ENTRY#*=}"); done
 BENCH=target/release/examples/cdc-relay-bench
+
+# drain NAME BINARY SLOT: one relay drains the backlog from SLOT; results NAME_events_per_s,
+# NAME_cpu_s_per_1m, NAME_peak_rss_mb, NAME_vs_recvlogical. Reads $secs (pg_recvlogical's).
+drain() {
+  local name=$1 bin=$2 slot=$3 port=18090 secs_relay stat cpu_s user_s sys_s rss_kb
+  start_relay $port "$OUT/$name-drain-$REP.log" "$bin" "$slot"
+  if [ "$PROFILE" = 1 ] && [ "$REP" = 1 ] && [ "$name" = relay ]; then
+    perf record -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$RELAY_PID" \
+      -o "$OUT/relay.perf.data" >"$OUT/perf.log" 2>&1 &
+    PERF_PID=$!
+  fi
+  secs_relay=$($BENCH wait-metric --port $port --name cdc_relay_events_total --at-least "$ROWS")
+  read -r -a stat <"/proc/$RELAY_PID/stat"
+  cpu_s=$(awk "BEGIN{printf \"%.2f\", (${stat[13]}+${stat[14]})/$CLK_TCK}")
+  user_s=$(awk "BEGIN{printf \"%.2f\", ${stat[13]}/$CLK_TCK}")
+  sys_s=$(awk "BEGIN{printf \"%.2f\", ${stat[14]}/$CLK_TCK}")
+  rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$RELAY_PID/status")
+  if [ -n "${PERF_PID:-}" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=; fi
+  curl -s "127.0.0.1:$port/metrics" >"$OUT/$name-drain-$REP.metrics"
+  stop_relay
+  result "${name}_events_per_s" "$(awk "BEGIN{printf \"%.0f\", $ROWS/$secs_relay}")"
+  result "${name}_cpu_s_per_1m" "$(awk "BEGIN{printf \"%.2f\", $cpu_s*1000000/$ROWS}")"
+  result "${name}_peak_rss_mb" "$(awk "BEGIN{printf \"%.1f\", $rss_kb/1024}")"
+  result "${name}_vs_recvlogical" "$(awk "BEGIN{printf \"%.2f\", $secs/$secs_relay}")"
+  echo "$name ($bin): $ROWS events acknowledged in $secs_relay s (incl. start-up), CPU $user_s user + $sys_s sys, peak RSS $((rss_kb / 1024)) MB"
+  [ "$name" = relay ] && SECS=$secs_relay
+  return 0
+}
 
 # result NAME VALUE: one measurement of this repetition.
 result() { printf '%s\t%s\t%s\n' "$REP" "$1" "$2" >>"$RESULTS"; }
 
-start_relay() { # start_relay PORT LOG
+start_relay() { # start_relay PORT LOG [BINARY SLOT]
   # shellcheck disable=SC2086
-  $RELAY --database-url "$URL" --slot-name bench_relay --publication bench_pub \
+  ${3:-$RELAY} --database-url "$URL" --slot-name "${4:-bench_relay}" --publication bench_pub \
     --topic-template "$PREFIX.{aggregatetype}" --ops-addr "127.0.0.1:$1" \
     --kafka-bootstrap-servers "$BOOT" ${RELAY_ARGS:-} >"$2" 2>&1 &
   RELAY_PID=$!
@@ -117,6 +150,9 @@ for REP in $(seq 1 "$REPEAT"); do
   # Both slots exist before the backlog is written, so both see all of it.
   psql_db -c "SELECT pg_create_logical_replication_slot('bench_relay', 'pgoutput')" >/dev/null
   psql_db -c "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')" >/dev/null
+  for I in "${!CMP_LABELS[@]}"; do
+    psql_db -c "SELECT pg_create_logical_replication_slot('bench_cmp_$I', 'pgoutput')" >/dev/null
+  done
   $BENCH create-topic --topic "$PREFIX.order" --partitions 6 --bootstrap "$BOOT"
   $BENCH create-topic --topic "$PREFIX.perf" --partitions 6 --bootstrap "$BOOT"
   $BENCH seed --database-url "$URL" --rows "$ROWS"
@@ -133,28 +169,14 @@ for REP in $(seq 1 "$REPEAT"); do
   result recv_cpu_s_per_1m "$(awk "BEGIN{printf \"%.2f\", ($user+$sys)*1000000/$ROWS}")"
   echo "pg_recvlogical: $ROWS rows in $secs s, CPU $user user + $sys sys"
 
-  # (a) cdc-relay
-  PORT=18090
-  start_relay $PORT "$OUT/relay-drain-$REP.log"
-  if [ "$PROFILE" = 1 ] && [ "$REP" = 1 ]; then
-    perf record -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$RELAY_PID" \
-      -o "$OUT/relay.perf.data" >"$OUT/perf.log" 2>&1 &
-    PERF_PID=$!
-  fi
-  SECS=$($BENCH wait-metric --port $PORT --name cdc_relay_events_total --at-least "$ROWS")
-  read -r -a STAT <"/proc/$RELAY_PID/stat"
-  CPU_S=$(awk "BEGIN{printf \"%.2f\", (${STAT[13]}+${STAT[14]})/$CLK_TCK}")
-  USER_S=$(awk "BEGIN{printf \"%.2f\", ${STAT[13]}/$CLK_TCK}")
-  SYS_S=$(awk "BEGIN{printf \"%.2f\", ${STAT[14]}/$CLK_TCK}")
-  RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$RELAY_PID/status")
-  if [ -n "${PERF_PID:-}" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=; fi
-  curl -s "127.0.0.1:$PORT/metrics" >"$OUT/relay-drain-$REP.metrics"
-  stop_relay
-  result relay_events_per_s "$(awk "BEGIN{printf \"%.0f\", $ROWS/$SECS}")"
-  result relay_cpu_s_per_1m "$(awk "BEGIN{printf \"%.2f\", $CPU_S*1000000/$ROWS}")"
-  result relay_peak_rss_mb "$(awk "BEGIN{printf \"%.1f\", $RSS_KB/1024}")"
-  result relay_vs_recvlogical "$(awk "BEGIN{printf \"%.2f\", $secs/$SECS}")"
-  echo "cdc-relay: $ROWS events acknowledged in $SECS s (incl. start-up), CPU $USER_S user + $SYS_S sys, peak RSS $((RSS_KB / 1024)) MB"
+  # (a) cdc-relay, and each COMPARE binary from its own slot (same backlog); the order rotates
+  # with the repetition so none always goes first.
+  DRAINS=("relay $RELAY bench_relay")
+  for I in "${!CMP_LABELS[@]}"; do DRAINS+=("cmp_${CMP_LABELS[$I]} ${CMP_BINS[$I]} bench_cmp_$I"); done
+  for K in $(seq 0 $((${#DRAINS[@]} - 1))); do
+    read -r NAME BIN SLOT <<<"${DRAINS[$(((K + REP - 1) % ${#DRAINS[@]}))]}"
+    drain "$NAME" "$BIN" "$SLOT"
+  done
 
   # (a) Kafka's producer perf tool: the broker's ingest ceiling for this record size.
   java -Xmx512m -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" \
@@ -203,7 +225,7 @@ printf '%-34s %12s %12s %12s\n' measurement min median max
 for NAME in recv_rows_per_s recv_cpu_s_per_1m relay_events_per_s relay_cpu_s_per_1m \
   relay_peak_rss_mb relay_vs_recvlogical kafka_perf_records_per_s relay_vs_kafka_perf \
   ack_1000_p50_ms ack_1000_p99_ms ack_1000_p99.9_ms ack_3000_p50_ms ack_3000_p99_ms \
-  ack_3000_p99.9_ms; do
+  ack_3000_p99.9_ms $(cut -f2 "$RESULTS" | grep '^cmp_' | sort -u); do
   awk -F'\t' -v name="$NAME" '$2 == name {print $3}' "$RESULTS" | sort -g | awk -v name="$NAME" '
     {v[NR] = $1}
     END {
