@@ -59,20 +59,12 @@ pub trait WalSource: Send {
 }
 
 /// Which record a [`DeliveryReport`] is about: handed to [`EventSink::enqueue`] with the
-/// record and given back unchanged with its outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryTag {
-    /// The replication session that sent the record (reports of earlier sessions are stale).
-    pub session: u64,
-    pub seq: RecordSeq,
-    /// Commit timestamp of the record's transaction (commit -> ack latency).
-    pub commit_time: PgTimestamp,
-    /// 0 for the first attempt, then one more per re-send (the re-send backoff grows with it).
-    pub attempt: u32,
-    /// What the relay logs once the record is acknowledged; only set while that debug line is
-    /// enabled.
-    pub published: Option<Box<PublishedRecord>>,
-}
+/// record and given back unchanged with its outcome. Just the record's sequence number
+/// (unique across the relay's replication sessions), so a sink can carry it through the
+/// producer as a plain integer, without an allocation per record; the relay keeps everything
+/// else about the record itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryTag(pub RecordSeq);
 
 /// The fields of the "event published" debug line.
 #[derive(Debug, Clone, PartialEq, Eq)]

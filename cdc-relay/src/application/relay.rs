@@ -73,6 +73,18 @@ pub struct RelaySettings {
     pub max_retry_backoff: Duration,
 }
 
+/// What the relay keeps about a record until Kafka acknowledged it (in the [`AckTracker`]; the
+/// sink only carries the record's number).
+#[derive(Debug)]
+struct Sent {
+    /// Commit timestamp of the record's transaction (commit -> ack latency).
+    commit_time: PgTimestamp,
+    /// Failed attempts so far (the re-send backoff grows with them).
+    attempts: u32,
+    /// What the "event published" debug line shows; only set while that line is enabled.
+    published: Option<Box<PublishedRecord>>,
+}
+
 #[derive(Debug)]
 struct OpenTx {
     commit_time: PgTimestamp,
@@ -88,7 +100,7 @@ pub struct Relay<S, K, H> {
     sink: K,
     heartbeat: H,
     settings: Arc<RelaySettings>,
-    tracker: AckTracker,
+    tracker: AckTracker<Sent>,
     relations: RelationCache,
     router: OutboxRouter,
     session: u64,
@@ -228,18 +240,17 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
         report: DeliveryReport,
         now_micros: i64,
     ) -> Result<Option<Duration>, RelayError> {
-        let tag = report.tag;
-        if tag.session != self.session {
-            // Sent by an earlier session: the new session replays that row anyway.
-            return Ok(None);
-        }
+        let DeliveryTag(seq) = report.tag;
         match report.outcome {
             Ok(()) => {
-                match self.tracker.record_acked(tag.seq) {
-                    Ok(()) | Err(AckError::UnknownRecord { .. }) => {}
+                let sent = match self.tracker.record_acked(seq) {
+                    Ok(sent) => sent,
+                    // Sent by an earlier session (records are numbered across sessions): the
+                    // new session replays that row anyway.
+                    Err(AckError::UnknownRecord { .. }) => return Ok(None),
                     Err(other) => return Err(other.into()),
-                }
-                if let Some(published) = &tag.published {
+                };
+                if let Some(published) = &sent.published {
                     tracing::debug!(
                         topic = %published.topic,
                         event_id = %published.event_id,
@@ -247,29 +258,27 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
                         "event published"
                     );
                 }
-                Ok(Some(age_at(tag.commit_time, now_micros)))
+                Ok(Some(age_at(sent.commit_time, now_micros)))
             }
             Err(failure) => {
                 telemetry::kafka_error();
-                tracing::warn!(seq = %tag.seq, error = %failure.error, "delivery failed; re-sending");
-                match self.tracker.record_failed(tag.seq) {
-                    Ok(()) | Err(AckError::UnknownRecord { .. }) => {}
+                let sent = match self.tracker.record_failed(seq) {
+                    Ok(sent) => sent,
+                    Err(AckError::UnknownRecord { .. }) => return Ok(None), // earlier session
                     Err(other) => return Err(other.into()),
-                }
-                self.resend(failure.record, tag);
+                };
+                tracing::warn!(%seq, error = %failure.error, "delivery failed; re-sending");
+                let backoff = retry_backoff(sent.attempts, self.settings.max_retry_backoff);
+                sent.attempts = sent.attempts.saturating_add(1);
+                self.resend(failure.record, DeliveryTag(seq), backoff);
                 Ok(None)
             }
         }
     }
 
-    /// Send a failed record again after a backoff that grows with its attempts.
-    fn resend(&self, record: OutboxRecord, tag: DeliveryTag) {
-        let backoff = retry_backoff(tag.attempt, self.settings.max_retry_backoff);
+    /// Send a failed record again after `backoff` (which grows with its attempts).
+    fn resend(&self, record: OutboxRecord, tag: DeliveryTag, backoff: Duration) {
         let (sink, settings) = (self.sink.clone(), Arc::clone(&self.settings));
-        let tag = DeliveryTag {
-            attempt: tag.attempt.saturating_add(1),
-            ..tag
-        };
         tokio::spawn(async move {
             tokio::time::sleep(backoff).await;
             enqueue_until_accepted(&sink, &record, tag, &settings).await;
@@ -282,7 +291,7 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
                 let start = durable.max(self.tracker.flushable_lsn());
                 tracing::info!(%start, session = self.session + 1, "replication session started");
                 self.session += 1;
-                self.tracker = AckTracker::new(start);
+                self.tracker = self.tracker.next_session(start);
                 self.relations = RelationCache::new();
                 self.open_tx = None;
                 telemetry::session_started();
@@ -449,7 +458,6 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
         record: OutboxRecord,
         commit_time: PgTimestamp,
     ) -> Result<(), RelayError> {
-        let seq = self.tracker.record_sent()?;
         // What the "event published" debug line shows, kept only while it is enabled.
         let published = tracing::enabled!(Level::DEBUG).then(|| {
             Box::new(PublishedRecord {
@@ -464,14 +472,12 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
                     .to_owned(),
             })
         });
-        let tag = DeliveryTag {
-            session: self.session,
-            seq,
+        let seq = self.tracker.record_sent(Sent {
             commit_time,
-            attempt: 0,
+            attempts: 0,
             published,
-        };
-        enqueue_until_accepted(&self.sink, &record, tag, &self.settings).await;
+        })?;
+        enqueue_until_accepted(&self.sink, &record, DeliveryTag(seq), &self.settings).await;
         Ok(())
     }
 
@@ -511,7 +517,7 @@ async fn enqueue_until_accepted<K: EventSink>(
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match sink.enqueue(record, tag.clone()).await {
+        match sink.enqueue(record, tag).await {
             Ok(()) => return,
             Err(error) => {
                 telemetry::kafka_error();
@@ -634,6 +640,10 @@ mod tests {
         FailAlways(&'static str),
         /// Never answer.
         Hang,
+        /// The first attempt of the record with this payload fails, but its report only comes
+        /// when the record is sent again (late, e.g. after a reconnect), before that attempt's
+        /// ack.
+        FailFirstLate(&'static str),
     }
 
     #[derive(Clone)]
@@ -641,6 +651,7 @@ mod tests {
         broker: Broker,
         enqueued: Arc<Mutex<Vec<String>>>,
         reports: DeliveryReports,
+        held: Arc<Mutex<Option<DeliveryReport>>>,
     }
 
     impl EventSink for FakeSink {
@@ -666,6 +677,20 @@ mod tests {
                 Broker::FailAlways(p) if p == payload => fail(),
                 Broker::FailAlways(_) => Ok(()),
                 Broker::Hang => return Ok(()),
+                Broker::FailFirstLate(p) if p == payload && attempts == 1 => {
+                    let late = DeliveryReport {
+                        tag,
+                        outcome: fail(),
+                    };
+                    *self.held.lock().expect("not poisoned") = Some(late);
+                    return Ok(());
+                }
+                Broker::FailFirstLate(_) => {
+                    if let Some(late) = self.held.lock().expect("not poisoned").take() {
+                        let _ = self.reports.send(late);
+                    }
+                    Ok(())
+                }
             };
             let _ = self.reports.send(DeliveryReport { tag, outcome });
             Ok(())
@@ -776,6 +801,7 @@ mod tests {
             broker,
             enqueued: Arc::clone(&enqueued),
             reports: reports_tx,
+            held: Arc::default(),
         };
         let relay = Relay::new(source, sink, NoHeartbeat, settings(max_in_flight), reports);
         let cancel = CancellationToken::new();
@@ -842,6 +868,40 @@ mod tests {
             "b was re-sent"
         );
         assert_eq!(result.flushed.last(), Some(&Lsn(310)));
+    }
+
+    #[tokio::test]
+    async fn a_late_failure_report_from_an_earlier_session_is_not_resent() {
+        // Session 1 sends "a"; the replication connection breaks before its (failed) report
+        // arrives; session 2 replays "a", and only then the old report comes in.
+        let mut events = tx(100, &["a"]);
+        events.push(WalEvent::SessionStarted { durable: Lsn(1) });
+        events.push(relation());
+        events.extend(tx(100, &["a"]));
+        // Once 110 is flushed (the replay was acked, so the late report had arrived before
+        // it), keep running for ten re-send backoffs (20 ms here) in which a wrong re-send of
+        // the stale record would show.
+        let flushed_at = std::cell::Cell::new(None::<Instant>);
+        let result = run(events, Broker::FailFirstLate("a"), 10, |f, _| {
+            if f.contains(&Lsn(110)) && flushed_at.get().is_none() {
+                flushed_at.set(Some(Instant::now()));
+            }
+            flushed_at
+                .get()
+                .is_some_and(|at| at.elapsed() > Duration::from_millis(200))
+        })
+        .await;
+        assert_eq!(
+            result.flushed.last(),
+            Some(&Lsn(110)),
+            "{:?}",
+            result.flushed
+        );
+        assert_eq!(
+            result.enqueued,
+            ["a", "a"],
+            "the replay is the only second send: the stale failure belongs to session 1"
+        );
     }
 
     #[tokio::test]
@@ -959,6 +1019,7 @@ mod tests {
                 broker: Broker::AckAll,
                 enqueued: Arc::default(),
                 reports: reports_tx,
+                held: Arc::default(),
             };
             let relay = Relay::new(
                 source,

@@ -1,7 +1,8 @@
 //! [`EventSink`] over an rdkafka `ThreadedProducer` — the only place that touches the producer.
 //!
 //! Dataflow: [`KafkaSink::enqueue`] hands a record to librdkafka (which copies key, payload and
-//! headers) with its [`DeliveryTag`] boxed as the message's opaque. librdkafka's broker threads
+//! headers) with its [`DeliveryTag`] (a record number) as the message's opaque pointer value: no
+//! allocation per record. librdkafka's broker threads
 //! batch and send; the producer's polling thread runs [`ReportingContext::delivery`] once per
 //! record, which turns the outcome into one [`DeliveryReport`] on the relay's report channel (a
 //! failed record is copied back out of librdkafka so the relay can re-send it). No task, future
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use crate::application::ports::{
     DeliveryFailure, DeliveryReport, DeliveryReports, DeliveryTag, EventSink, SinkError,
 };
+use crate::domain::ack_tracker::RecordSeq;
 use crate::domain::outbox_routing::OutboxRecord;
 use crate::error::RelayError;
 
@@ -69,9 +71,9 @@ struct ReportingContext {
 impl ClientContext for ReportingContext {}
 
 impl ProducerContext for ReportingContext {
-    type DeliveryOpaque = Box<DeliveryTag>;
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, tag: Box<DeliveryTag>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, tag: usize) {
         let outcome = match result {
             Ok(_) => Ok(()),
             Err((error, message)) => Err(Box::new(DeliveryFailure {
@@ -96,7 +98,8 @@ impl ProducerContext for ReportingContext {
             })),
         };
         // The relay gone (shutting down): nobody waits for the outcome.
-        let _ = self.reports.send(DeliveryReport { tag: *tag, outcome });
+        let tag = DeliveryTag(RecordSeq(tag as u64));
+        let _ = self.reports.send(DeliveryReport { tag, outcome });
     }
 }
 
@@ -134,6 +137,12 @@ impl KafkaSink {
     }
 }
 
+/// The tag as librdkafka's opaque value. Record numbers count records sent since the relay
+/// started, far below `usize::MAX` on the 64-bit targets librdkafka's producer runs on.
+fn opaque(DeliveryTag(RecordSeq(seq)): DeliveryTag) -> usize {
+    seq as usize
+}
+
 impl EventSink for KafkaSink {
     async fn enqueue(&self, record: &OutboxRecord, tag: DeliveryTag) -> Result<(), SinkError> {
         let headers = record.headers.iter().fold(
@@ -145,7 +154,7 @@ impl EventSink for KafkaSink {
                 })
             },
         );
-        let mut pending = BaseRecord::<[u8], [u8], _>::with_opaque_to(&record.topic, Box::new(tag))
+        let mut pending = BaseRecord::<[u8], [u8], _>::with_opaque_to(&record.topic, opaque(tag))
             .payload(&record.payload)
             .headers(headers);
         if let Some(key) = &record.key {
