@@ -85,6 +85,9 @@ def checkpoints(pg_log: str, start: float, end: float) -> list[tuple[float, floa
                 if t >= start - NEAR and open_cp[0] <= end + NEAR:
                     out.append((open_cp[0], t, reason))
                 open_cp = None
+    # Still running when the log was read (a spread "time"/"wal" checkpoint takes minutes).
+    if open_cp and open_cp[0] <= end + NEAR:
+        out.append((open_cp[0], max(end, open_cp[0]), f"{open_cp[1]}, still running"))
     return out
 
 
