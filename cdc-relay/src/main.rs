@@ -14,6 +14,12 @@ use cdc_relay::infrastructure::replication::{PgReplicationSource, ReplicationSet
 use clap::Parser;
 use service_kit::{ReadinessCheck, install_metrics, ops_router, serve, shutdown_token};
 
+/// mimalloc instead of glibc malloc for the relay's own allocations (librdkafka keeps the C
+/// allocator): per-record allocations are freed on the thread that made them or another one,
+/// which mimalloc's per-thread free lists handle without glibc's arena locks and consolidation.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// With `--on-bad-row error-topic`, a missing error topic would make the first bad row retry
 /// forever and hold the slot (auto-creation is off): refuse to start instead, saying what to do.
 async fn require_error_topic(
