@@ -191,6 +191,9 @@ for REP in $(seq 1 "$REPEAT"); do
 
   # (b) latency at steady rates
   if [ "$SKIP_LATENCY" = 0 ]; then
+    # The backlog's WAL (~1 GB for 1M rows) exceeds max_wal_size: without this, Postgres starts
+    # a spread "wal" checkpoint (writes and fsyncs for ~30 s) in the middle of the latency runs.
+    psql_admin -c "CHECKPOINT"
     for RATE in 1000 3000; do
       PORT=$((18091 + RATE / 1000))
       start_relay $PORT "$OUT/relay-$RATE-$REP.log"
