@@ -1,5 +1,6 @@
 # Reads a Prometheus histogram (cumulative `_bucket{le=...}` lines of ONE metric) and prints the
-# per-bucket counts as a text histogram plus p50/p99/p99.9 as "<= bucket bound".
+# per-bucket counts as a text histogram, then p50/p99/p99.9 as "<= bucket bound" in ms, one per
+# line ("p99 <= 6.0"), which run.sh reads.
 # Usage: curl -s host/metrics | awk -v metric=cdc_relay_commit_to_ack_seconds -f histogram.awk
 $1 ~ "^" metric "_bucket" {
   match($1, /le="[^"]*"/); le = substr($1, RSTART + 4, RLENGTH - 5)
@@ -18,8 +19,8 @@ END {
   split("0.5 0.99 0.999", qs, " ")
   for (k = 1; k <= 3; k++) {
     for (i = 1; i <= n; i++) if (cum[i] >= qs[k] * total) break
-    label = (bound[i] == "+Inf") ? "+Inf" : sprintf("%.1f ms", bound[i] * 1000)
-    printf "  p%s <= %s\n", qs[k] * 100, label
+    label = (bound[i] == "+Inf") ? "+Inf" : sprintf("%.1f", bound[i] * 1000)
+    printf "p%s <= %s\n", qs[k] * 100, label
   }
-  printf "  samples: %d\n", total
+  printf "samples: %d\n", total
 }

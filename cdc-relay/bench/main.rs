@@ -11,6 +11,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use eventing::kafka::{KafkaArgs, create_topic};
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -49,6 +51,13 @@ enum Command {
         topic: String,
         #[arg(long, default_value_t = 6)]
         partitions: i32,
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+    },
+    /// Delete topics (missing ones are ignored).
+    DeleteTopics {
+        #[arg(long)]
+        topic: Vec<String>,
         #[arg(long, default_value = "127.0.0.1:9092")]
         bootstrap: String,
     },
@@ -114,6 +123,12 @@ async fn main() -> anyhow::Result<()> {
         } => create_topic(&KafkaArgs::local(&bootstrap), &topic, partitions)
             .await
             .map_err(anyhow::Error::msg)?,
+        Command::DeleteTopics { topic, bootstrap } => {
+            let admin: AdminClient<DefaultClientContext> =
+                KafkaArgs::local(&bootstrap).client_config(&[]).create()?;
+            let names: Vec<&str> = topic.iter().map(String::as_str).collect();
+            admin.delete_topics(&names, &AdminOptions::new()).await?;
+        }
         Command::WaitMetric {
             port,
             name,
@@ -129,7 +144,7 @@ async fn main() -> anyhow::Result<()> {
                 if started.elapsed() > Duration::from_secs(timeout_secs) {
                     bail!("{name} below {at_least} after {timeout_secs} s");
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
         Command::Latency {
@@ -237,6 +252,11 @@ async fn latency(
     // warm-up effect (all at the start) from a periodic one (spread out).
     const SLOW_US: i64 = 20_000;
     let mut slow_at: Vec<u64> = Vec::new();
+    // Per wall-clock second in which slow records were *written* (the insert's timestamp is in
+    // the payload): how many, and the slowest. Matched against broker GC pauses and Postgres
+    // checkpoints by bench/match_slow.py.
+    let mut slow_by_write_second: std::collections::BTreeMap<i64, (u32, i64)> =
+        std::collections::BTreeMap::new();
     let mut first_received: Option<Instant> = None;
     let deadline = Instant::now() + Duration::from_secs(seconds + 60);
     while (latencies_us.len() as u64) < total && Instant::now() < deadline {
@@ -251,6 +271,11 @@ async fn latency(
                     let since_first = first_received.get_or_insert_with(Instant::now).elapsed();
                     if latency > SLOW_US {
                         slow_at.push(since_first.as_secs());
+                        let second = slow_by_write_second
+                            .entry(written.div_euclid(1_000_000))
+                            .or_default();
+                        second.0 += 1;
+                        second.1 = second.1.max(latency);
                     }
                     latencies_us.push(latency);
                 }
@@ -281,6 +306,13 @@ async fn latency(
         "records over {} ms arrived in second(s) {slow_at:?} of the run",
         SLOW_US / 1000
     );
+    for (second, (count, slowest_us)) in &slow_by_write_second {
+        println!(
+            "slow write second {second} (unix): {count} record(s) over {} ms, slowest {:.1} ms",
+            SLOW_US / 1000,
+            *slowest_us as f64 / 1000.0
+        );
+    }
     println!("histogram (ms, upper bound: count)");
     let mut bound = 1.0_f64;
     let mut index = 0;

@@ -1,97 +1,244 @@
 #!/usr/bin/env bash
-# cdc-relay benchmark against the local stack (`make up`).
-#   (a) drain a backlog of ROWS outbox rows (~300-byte payloads): relay vs pg_recvlogical
-#   (b) commit→ack latency at steady 1,000 and 3,000 events/s
-# Usage: cdc-relay/bench/run.sh [--rows N] [--latency-seconds S] [--skip-latency]
+# cdc-relay benchmark against the local stack (`make up`). Every measurement runs REPEAT times
+# (default 3); the summary gives min / median / max and the ratios, all from the same run.
+#
+#   (a) drain a backlog of ROWS outbox rows (~300-byte payloads, 6 partitions):
+#       - pg_recvlogical (Postgres' own client, output to /dev/null): the decoding ceiling;
+#       - cdc-relay: events/s until Kafka acknowledged all ROWS records, CPU seconds (user + sys,
+#         whole process, from /proc/<pid>/stat) and peak RSS (VmHWM) of the relay process;
+#       - Kafka's own producer perf tool (org.apache.kafka.tools.ProducerPerformance from the
+#         stack's jars): ROWS records of the same size, acks=all, enable.idempotence=true,
+#         6 partitions: the broker's ingest ceiling.
+#   (b) commit -> Kafka ack latency at steady 1,000 and 3,000 events/s for LAT_SECONDS each,
+#       read from the relay's histogram cdc_relay_commit_to_ack_seconds (Postgres commit
+#       timestamp -> delivery report; quantiles as "<= bucket bound"), plus the bench
+#       consumer's insert -> consume view (exact quantiles, and the seconds with slow records),
+#       and those seconds matched by timestamp to the broker's GC pauses (jstat -gc every
+#       100 ms) and Postgres' checkpoints (postgres.log): slow-RATE-REP.txt.
+#
+# Usage: cdc-relay/bench/run.sh [--rows N] [--repeat R] [--latency-seconds S] [--skip-latency]
+#                               [--profile]   (perf record -e cpu-clock of the first relay drain)
+# Env: STACK_DIR (default <repo>/.stack; its kafka/libs holds the Kafka jars), PG_PORT,
+#      KAFKA_BOOTSTRAP_SERVERS, BENCH_OUT (output directory), RELAY_ARGS (extra relay flags),
+#      RELAY_BIN (another relay binary), COMPARE="label=binary ..." (more binaries that drain
+#      the same backlog from their own slots in each repetition: a same-conditions A/B, e.g.
+#      COMPARE="r1=/tmp/cdc-relay-baseline"; their results are named cmp_<label>_*).
 set -euo pipefail
 ROWS=1000000
+REPEAT=3
 LAT_SECONDS=20
 SKIP_LATENCY=0
+PROFILE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rows) ROWS=$2; shift 2 ;;
+    --repeat) REPEAT=$2; shift 2 ;;
     --latency-seconds) LAT_SECONDS=$2; shift 2 ;;
     --skip-latency) SKIP_LATENCY=1; shift ;;
+    --profile) PROFILE=1; shift ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
 done
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
+STACK_DIR=${STACK_DIR:-$ROOT/.stack}
+KAFKA_LIBS=$STACK_DIR/kafka/libs
+[ -d "$KAFKA_LIBS" ] || { echo "no Kafka jars in $KAFKA_LIBS: start the stack with \`make up\` (or set STACK_DIR)" >&2; exit 1; }
 PG_HOST=127.0.0.1 PG_PORT=${PG_PORT:-54329}
-ADMIN="postgres://postgres:postgres@$PG_HOST:$PG_PORT/postgres"
 BOOT=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
 ID=$(date +%s)
-DB=relay_bench_$ID
-URL="postgres://pipeline:pipeline@$PG_HOST:$PG_PORT/$DB"
-PREFIX=bench.$ID
 OUT=${BENCH_OUT:-/tmp/cdc-relay-bench-$ID}
 mkdir -p "$OUT"
+RESULTS=$OUT/results.tsv
+: >"$RESULTS"
+CLK_TCK=$(getconf CLK_TCK)
 psql_admin() { PGPASSWORD=postgres psql -h $PG_HOST -p $PG_PORT -U postgres -qAt -v ON_ERROR_STOP=1 "$@"; }
 psql_db() { PGPASSWORD=pipeline psql -h $PG_HOST -p $PG_PORT -U pipeline -d "$DB" -qAt -v ON_ERROR_STOP=1 "$@"; }
 
+echo "building (release)..."
 cargo build --release -p cdc-relay --bin cdc-relay --example cdc-relay-bench >"$OUT/build.log" 2>&1
-RELAY=target/release/cdc-relay
+RELAY=${RELAY_BIN:-target/release/cdc-relay}
+# COMPARE="label=binary ...": more relay binaries draining the same backlog in each repetition.
+CMP_LABELS=() CMP_BINS=()
+for ENTRY in ${COMPARE:-}; do CMP_LABELS+=("${ENTRY%%=*}"); CMP_BINS+=("${ENTRY#*=}"); done
 BENCH=target/release/examples/cdc-relay-bench
 
-# SIGTERM the relay (the child of /usr/bin/time when timed) and wait for it.
+# drain NAME BINARY SLOT: one relay drains the backlog from SLOT; results NAME_events_per_s,
+# NAME_cpu_s_per_1m, NAME_peak_rss_mb, NAME_vs_recvlogical. Reads $secs (pg_recvlogical's).
+drain() {
+  local name=$1 bin=$2 slot=$3 port=18090 secs_relay stat cpu_s user_s sys_s rss_kb
+  start_relay $port "$OUT/$name-drain-$REP.log" "$bin" "$slot"
+  if [ "$PROFILE" = 1 ] && [ "$REP" = 1 ] && [ "$name" = relay ]; then
+    perf record -e cpu-clock -F 999 --call-graph dwarf,16384 -p "$RELAY_PID" \
+      -o "$OUT/relay.perf.data" >"$OUT/perf.log" 2>&1 &
+    PERF_PID=$!
+  fi
+  secs_relay=$($BENCH wait-metric --port $port --name cdc_relay_events_total --at-least "$ROWS")
+  read -r -a stat <"/proc/$RELAY_PID/stat"
+  cpu_s=$(awk "BEGIN{printf \"%.2f\", (${stat[13]}+${stat[14]})/$CLK_TCK}")
+  user_s=$(awk "BEGIN{printf \"%.2f\", ${stat[13]}/$CLK_TCK}")
+  sys_s=$(awk "BEGIN{printf \"%.2f\", ${stat[14]}/$CLK_TCK}")
+  rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$RELAY_PID/status")
+  if [ -n "${PERF_PID:-}" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=; fi
+  curl -s "127.0.0.1:$port/metrics" >"$OUT/$name-drain-$REP.metrics"
+  stop_relay
+  result "${name}_events_per_s" "$(awk "BEGIN{printf \"%.0f\", $ROWS/$secs_relay}")"
+  result "${name}_cpu_s_per_1m" "$(awk "BEGIN{printf \"%.2f\", $cpu_s*1000000/$ROWS}")"
+  result "${name}_peak_rss_mb" "$(awk "BEGIN{printf \"%.1f\", $rss_kb/1024}")"
+  result "${name}_vs_recvlogical" "$(awk "BEGIN{printf \"%.2f\", $secs/$secs_relay}")"
+  echo "$name ($bin): $ROWS events acknowledged in $secs_relay s (incl. start-up), CPU $user_s user + $sys_s sys, peak RSS $((rss_kb / 1024)) MB"
+  [ "$name" = relay ] && SECS=$secs_relay
+  return 0
+}
+
+# result NAME VALUE: one measurement of this repetition.
+result() { printf '%s\t%s\t%s\n' "$REP" "$1" "$2" >>"$RESULTS"; }
+
+start_relay() { # start_relay PORT LOG [BINARY SLOT]
+  # shellcheck disable=SC2086
+  ${3:-$RELAY} --database-url "$URL" --slot-name "${4:-bench_relay}" --publication bench_pub \
+    --topic-template "$PREFIX.{aggregatetype}" --ops-addr "127.0.0.1:$1" \
+    --kafka-bootstrap-servers "$BOOT" ${RELAY_ARGS:-} >"$2" 2>&1 &
+  RELAY_PID=$!
+}
 stop_relay() {
   [ -n "${RELAY_PID:-}" ] || return 0
-  local child
-  child=$(pgrep -P "$RELAY_PID" || true)
-  kill -TERM "${child:-$RELAY_PID}" 2>/dev/null || true
+  kill -TERM "$RELAY_PID" 2>/dev/null || true
   wait "$RELAY_PID" 2>/dev/null || true
   RELAY_PID=
 }
-cleanup() {
-  stop_relay
+cleanup_db() {
+  [ -n "${DB:-}" ] || return 0
   psql_admin -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '$DB' AND active_pid IS NULL" >/dev/null || true
   psql_admin -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null || true
+  $BENCH delete-topics --bootstrap "$BOOT" --topic "$PREFIX.order" --topic "$PREFIX.perf" >/dev/null 2>&1 || true
+  DB=
+}
+# While a latency run goes: the broker's GC counters every 100 ms (jstat, read-only), with the
+# JVM uptime at a known wall-clock time to place them; skipped without jstat or a broker pid.
+KAFKA_PID=$(cat "$STACK_DIR/kafka/pid" 2>/dev/null || true)
+PG_LOG=$STACK_DIR/logs/postgres.log
+start_gc_watch() { # start_gc_watch PREFIX
+  GC_FILES=
+  command -v jstat >/dev/null && [ -n "$KAFKA_PID" ] && kill -0 "$KAFKA_PID" 2>/dev/null || return 0
+  GC_FILES=$1
+  printf '%s %s\n' "$(date +%s.%N)" "$(jcmd "$KAFKA_PID" VM.uptime | awk '/ s$/ {print $1}')" >"$1.uptime"
+  jstat -gc -t "$KAFKA_PID" 100 >"$1.jstat" 2>&1 &
+  JSTAT_PID=$!
+}
+stop_gc_watch() {
+  [ -n "${JSTAT_PID:-}" ] && kill "$JSTAT_PID" 2>/dev/null || true
+  JSTAT_PID=
+}
+cleanup() {
+  stop_gc_watch
+  [ -n "${PERF_PID:-}" ] && kill -INT "$PERF_PID" 2>/dev/null || true
+  stop_relay
+  cleanup_db
 }
 trap cleanup EXIT
 
-psql_admin -c "CREATE DATABASE $DB OWNER pipeline"
-psql_db -f eventing/sql/outbox_table.sql
-psql_db -c "CREATE PUBLICATION bench_pub FOR TABLE outbox"
-# Both slots exist before the backlog is written, so both see all of it.
-psql_db -c "SELECT pg_create_logical_replication_slot('bench_relay', 'pgoutput')" >/dev/null
-psql_db -c "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')" >/dev/null
-$BENCH create-topic --topic "$PREFIX.order" --partitions 6 --bootstrap "$BOOT"
-
-echo "== seeding $ROWS rows"
-$BENCH seed --database-url "$URL" --rows "$ROWS"
-END_LSN=$(psql_db -c "SELECT pg_current_wal_lsn()")
-echo "backlog ends at $END_LSN"
-
-echo "== (a) pg_recvlogical draining the backlog"
-/usr/bin/time -v -o "$OUT/recvlogical.time" pg_recvlogical -d "$URL" --slot bench_recv --start \
-  -o proto_version=1 -o publication_names=bench_pub --endpos "$END_LSN" -f /dev/null --no-loop
-grep -E "Elapsed|User time|System time|Maximum resident" "$OUT/recvlogical.time"
-
-echo "== (a) cdc-relay draining the backlog"
-PORT=18090
-/usr/bin/time -v -o "$OUT/relay.time" $RELAY --database-url "$URL" --slot-name bench_relay \
-  --publication bench_pub --topic-template "$PREFIX.{aggregatetype}" --ops-addr 127.0.0.1:$PORT \
-  --kafka-bootstrap-servers "$BOOT" >"$OUT/relay.log" 2>&1 &
-RELAY_PID=$!
-SECS=$($BENCH wait-metric --port $PORT --name cdc_relay_events_total --at-least "$ROWS")
-stop_relay
-echo "relay: $ROWS events in $SECS s (incl. start-up) = $(awk "BEGIN{printf \"%.0f\", $ROWS/$SECS}") events/s"
-grep -E "Elapsed|User time|System time|Maximum resident" "$OUT/relay.time"
-
-if [ "$SKIP_LATENCY" = 0 ]; then
-  for RATE in 1000 3000; do
-    echo "== (b) latency at $RATE events/s for $LAT_SECONDS s"
-    PORT=$((18091 + RATE / 1000))
-    $RELAY --database-url "$URL" --slot-name bench_relay --publication bench_pub \
-      --topic-template "$PREFIX.{aggregatetype}" --ops-addr 127.0.0.1:$PORT \
-      --kafka-bootstrap-servers "$BOOT" >"$OUT/relay-$RATE.log" 2>&1 &
-    RELAY_PID=$!
-    $BENCH latency --database-url "$URL" --topic "$PREFIX.order" --rate $RATE --seconds "$LAT_SECONDS" --bootstrap "$BOOT"
-    echo "commit → Kafka ack, measured inside the relay (Postgres commit timestamp → delivery"
-    echo "report), histogram cdc_relay_commit_to_ack_seconds of this run:"
-    curl -s "127.0.0.1:$PORT/metrics" | awk -v metric=cdc_relay_commit_to_ack_seconds -f cdc-relay/bench/histogram.awk
-    stop_relay
+for REP in $(seq 1 "$REPEAT"); do
+  DB=relay_bench_${ID}_$REP
+  URL="postgres://pipeline:pipeline@$PG_HOST:$PG_PORT/$DB"
+  PREFIX=bench.$ID.$REP
+  echo "=== repetition $REP of $REPEAT"
+  psql_admin -c "CREATE DATABASE $DB OWNER pipeline"
+  psql_db -f eventing/sql/outbox_table.sql
+  psql_db -c "CREATE PUBLICATION bench_pub FOR TABLE outbox"
+  # Both slots exist before the backlog is written, so both see all of it.
+  psql_db -c "SELECT pg_create_logical_replication_slot('bench_relay', 'pgoutput')" >/dev/null
+  psql_db -c "SELECT pg_create_logical_replication_slot('bench_recv', 'pgoutput')" >/dev/null
+  for I in "${!CMP_LABELS[@]}"; do
+    psql_db -c "SELECT pg_create_logical_replication_slot('bench_cmp_$I', 'pgoutput')" >/dev/null
   done
+  $BENCH create-topic --topic "$PREFIX.order" --partitions 6 --bootstrap "$BOOT"
+  $BENCH create-topic --topic "$PREFIX.perf" --partitions 6 --bootstrap "$BOOT"
+  $BENCH seed --database-url "$URL" --rows "$ROWS"
+  END_LSN=$(psql_db -c "SELECT pg_current_wal_lsn()")
+  # The same record size as the relay's records (payload bytes as stored in the outbox).
+  RECORD_BYTES=$(psql_db -c "SELECT octet_length(payload) FROM outbox LIMIT 1")
+
+  # (a) pg_recvlogical
+  /usr/bin/time -f "%e %U %S %M" -o "$OUT/recvlogical-$REP.time" pg_recvlogical -d "$URL" \
+    --slot bench_recv --start -o proto_version=1 -o publication_names=bench_pub \
+    --endpos "$END_LSN" -f /dev/null --no-loop
+  read -r secs user sys rss_kb <"$OUT/recvlogical-$REP.time"
+  result recv_rows_per_s "$(awk "BEGIN{printf \"%.0f\", $ROWS/$secs}")"
+  result recv_cpu_s_per_1m "$(awk "BEGIN{printf \"%.2f\", ($user+$sys)*1000000/$ROWS}")"
+  echo "pg_recvlogical: $ROWS rows in $secs s, CPU $user user + $sys sys"
+
+  # (a) cdc-relay, and each COMPARE binary from its own slot (same backlog); the order rotates
+  # with the repetition so none always goes first.
+  DRAINS=("relay $RELAY bench_relay")
+  for I in "${!CMP_LABELS[@]}"; do DRAINS+=("cmp_${CMP_LABELS[$I]} ${CMP_BINS[$I]} bench_cmp_$I"); done
+  for K in $(seq 0 $((${#DRAINS[@]} - 1))); do
+    read -r NAME BIN SLOT <<<"${DRAINS[$(((K + REP - 1) % ${#DRAINS[@]}))]}"
+    drain "$NAME" "$BIN" "$SLOT"
+  done
+
+  # (a) Kafka's producer perf tool: the broker's ingest ceiling for this record size.
+  java -Xmx512m -cp "$KAFKA_LIBS/*" -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" \
+    org.apache.kafka.tools.ProducerPerformance --topic "$PREFIX.perf" --num-records "$ROWS" \
+    --record-size "$RECORD_BYTES" --throughput -1 \
+    --producer-props bootstrap.servers="$BOOT" acks=all enable.idempotence=true \
+    >"$OUT/producer-perf-$REP.log" 2>&1
+  PERF_RATE=$(awk '/records sent/ {gsub(/[(]/, ""); for (i = 1; i < NF; i++) if ($(i+1) ~ /^records\/sec/) r = $i} END {print r}' "$OUT/producer-perf-$REP.log")
+  result kafka_perf_records_per_s "$(printf '%.0f' "$PERF_RATE")"
+  result relay_vs_kafka_perf "$(awk "BEGIN{printf \"%.2f\", ($ROWS/$SECS)/$PERF_RATE}")"
+  echo "ProducerPerformance: $ROWS x $RECORD_BYTES B, acks=all, idempotent: $PERF_RATE records/s"
+
+  # (b) latency at steady rates
+  if [ "$SKIP_LATENCY" = 0 ]; then
+    # The backlog's WAL (~1 GB for 1M rows) exceeds max_wal_size: without this, Postgres starts
+    # a spread "wal" checkpoint (writes and fsyncs for ~30 s) in the middle of the latency runs.
+    psql_admin -c "CHECKPOINT"
+    for RATE in 1000 3000; do
+      PORT=$((18091 + RATE / 1000))
+      start_relay $PORT "$OUT/relay-$RATE-$REP.log"
+      start_gc_watch "$OUT/gc-$RATE-$REP"
+      LAT_FROM=$(date +%s.%N)
+      $BENCH latency --database-url "$URL" --topic "$PREFIX.order" --rate $RATE \
+        --seconds "$LAT_SECONDS" --bootstrap "$BOOT" | tee "$OUT/latency-$RATE-$REP.txt" | sed -n 1,2p
+      LAT_TO=$(date +%s.%N)
+      stop_gc_watch
+      curl -s "127.0.0.1:$PORT/metrics" >"$OUT/relay-$RATE-$REP.metrics"
+      stop_relay
+      # Slow seconds vs broker GC pauses and Postgres checkpoints (timestamps).
+      python3 cdc-relay/bench/match_slow.py --latency "$OUT/latency-$RATE-$REP.txt" \
+        --from "$LAT_FROM" --to "$LAT_TO" --pg-log "$PG_LOG" \
+        ${GC_FILES:+--jstat "$OUT/gc-$RATE-$REP.jstat" --uptime "$OUT/gc-$RATE-$REP.uptime"} \
+        >"$OUT/slow-$RATE-$REP.txt" 2>&1 || true
+      tail -1 "$OUT/slow-$RATE-$REP.txt"
+      awk -v metric=cdc_relay_commit_to_ack_seconds -f cdc-relay/bench/histogram.awk \
+        "$OUT/relay-$RATE-$REP.metrics" >"$OUT/histogram-$RATE-$REP.txt"
+      for Q in p50 p99 p99.9; do
+        result "ack_${RATE}_${Q}_ms" "$(awk -v q="$Q" '$1 == q {print $3}' "$OUT/histogram-$RATE-$REP.txt")"
+      done
+      echo "commit -> ack at $RATE/s (relay histogram): $(grep -E '^p' "$OUT/histogram-$RATE-$REP.txt" | tr '\n' ' ')"
+    done
+  fi
+  cleanup_db
+done
+
+echo
+echo "=== summary over $REPEAT repetition(s) of $ROWS rows (all rows in $RESULTS)"
+printf '%-34s %12s %12s %12s\n' measurement min median max
+for NAME in recv_rows_per_s recv_cpu_s_per_1m relay_events_per_s relay_cpu_s_per_1m \
+  relay_peak_rss_mb relay_vs_recvlogical kafka_perf_records_per_s relay_vs_kafka_perf \
+  ack_1000_p50_ms ack_1000_p99_ms ack_1000_p99.9_ms ack_3000_p50_ms ack_3000_p99_ms \
+  ack_3000_p99.9_ms $(cut -f2 "$RESULTS" | grep '^cmp_' | sort -u); do
+  awk -F'\t' -v name="$NAME" '$2 == name {print $3}' "$RESULTS" | sort -g | awk -v name="$NAME" '
+    {v[NR] = $1}
+    END {
+      if (NR == 0) exit
+      med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+      printf "%-34s %12s %12s %12s\n", name, v[1], med, v[NR]
+    }'
+done
+echo "(ack_* are histogram bucket bounds in ms: p99 <= value; cpu_s_per_1m / 1,000,000 s = us/event)"
+if [ "$PROFILE" = 1 ]; then
+  echo "profile: perf report -i $OUT/relay.perf.data --no-children --sort symbol"
 fi
 echo "outputs in $OUT"

@@ -60,7 +60,8 @@ pub struct RelayArgs {
     /// Topic for unroutable rows (with `--on-bad-row error-topic`).
     #[arg(long, env = "CDC_RELAY_ERROR_TOPIC", default_value = "cdc.errors")]
     pub error_topic: String,
-    /// Most records sent to Kafka and not yet acknowledged; when reached, WAL reading pauses.
+    /// Most records sent to Kafka from the oldest one not yet acknowledged on (so also most
+    /// records unacknowledged); when reached, WAL reading pauses.
     #[arg(long, env = "CDC_RELAY_MAX_IN_FLIGHT", default_value_t = 10_000)]
     pub max_in_flight: usize,
     /// Address of /healthz, /readyz and /metrics.
@@ -97,6 +98,12 @@ pub struct RelayArgs {
     /// How often the slot lag is polled.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub lag_poll_interval: Duration,
+    /// Threads of the async runtime. 1: one thread runs the replication stream, the relay and
+    /// the ops server, so handing a WAL event from one task to the next is a queue push rather
+    /// than a wake-up of another thread, and what one task allocates another frees on the same
+    /// thread (librdkafka runs its own threads either way).
+    #[arg(long, env = "CDC_RELAY_RUNTIME_THREADS", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub runtime_threads: u16,
     /// On SIGTERM, how long to wait for in-flight acknowledgements.
     #[arg(long, env = "CDC_RELAY_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,

@@ -52,7 +52,7 @@
 //! - [`domain`]: pure decisions (pgoutput decoding, relation cache, routing, ack tracking).
 //! - [`application`]: the relay loop over the ports `WalSource`, `EventSink` and `Heartbeat`.
 //! - [`infrastructure`]: Postgres (metadata connection, `pgwire-replication` stream) and Kafka
-//!   (rdkafka `FutureProducer`) adapters.
+//!   (rdkafka `ThreadedProducer`) adapters.
 //! - `main.rs`: wiring (flags in [`config`]).
 
 pub mod application;

@@ -14,6 +14,12 @@ use cdc_relay::infrastructure::replication::{PgReplicationSource, ReplicationSet
 use clap::Parser;
 use service_kit::{ReadinessCheck, install_metrics, ops_router, serve, shutdown_token};
 
+/// mimalloc instead of glibc malloc for the relay's own allocations (librdkafka keeps the C
+/// allocator): per-record allocations are freed on the thread that made them or another one,
+/// which mimalloc's per-thread free lists handle without glibc's arena locks and consolidation.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// With `--on-bad-row error-topic`, a missing error topic would make the first bad row retry
 /// forever and hold the slot (auto-creation is off): refuse to start instead, saying what to do.
 async fn require_error_topic(
@@ -33,9 +39,24 @@ async fn require_error_topic(
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = RelayArgs::parse();
+    let mut runtime = match args.runtime_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        threads => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(usize::from(threads));
+            builder
+        }
+    };
+    runtime
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run(args))
+}
+
+async fn run(args: RelayArgs) -> anyhow::Result<()> {
     args.log.init();
     let settings = args
         .relay_settings()
@@ -51,7 +72,9 @@ async fn main() -> anyhow::Result<()> {
     let cancel = shutdown_token();
     let metrics = install_metrics();
 
-    let sink = KafkaSink::new(&args.kafka)?;
+    // Delivery reports, producer polling thread -> relay (bounded by --max-in-flight in use).
+    let (reports_tx, reports) = tokio::sync::mpsc::unbounded_channel();
+    let sink = KafkaSink::new(&args.kafka, reports_tx)?;
     let replicating = Arc::new(AtomicBool::new(false));
     let readiness: ReadinessCheck = {
         let (sink, replicating) = (sink.clone(), Arc::clone(&replicating));
@@ -124,12 +147,13 @@ async fn main() -> anyhow::Result<()> {
         metadata.clone(),
         replicating,
     );
-    // Spawned, not awaited on the main thread: on a worker its wake-ups from the replication
-    // and delivery tasks stay on the runtime's threads (measurably cheaper than waking main).
-    let outcome =
-        tokio::spawn(Relay::new(source, sink.clone(), heartbeat, settings).run(cancel.clone()))
-            .await
-            .context("the relay task panicked")?;
+    // Spawned, not awaited in place: with --runtime-threads > 1 its wake-ups from the
+    // replication and delivery tasks then stay on the runtime's worker threads.
+    let outcome = tokio::spawn(
+        Relay::new(source, sink.clone(), heartbeat, settings, reports).run(cancel.clone()),
+    )
+    .await
+    .context("the relay task panicked")?;
     sink.flush(Duration::from_secs(1));
     ops_cancel.cancel();
     if let Ok(Err(error)) = ops.await {

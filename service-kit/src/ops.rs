@@ -15,9 +15,9 @@ pub type ReadinessCheck = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>>
 
 /// Bucket bounds (seconds) of every histogram: fine below 10 ms, where our latency goals are,
 /// so p50/p99/p99.9 can be read off the buckets of one run.
-pub const LATENCY_BUCKETS_SECONDS: [f64; 22] = [
+pub const LATENCY_BUCKETS_SECONDS: [f64; 23] = [
     0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.006, 0.0075, 0.01, 0.0125, 0.015, 0.02,
-    0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+    0.025, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
 /// The process-wide Prometheus recorder (installed on first call). Histograms are exported as

@@ -5,5 +5,8 @@
 pub mod ports;
 pub mod relay;
 
-pub use ports::{Delivery, EventSink, Heartbeat, SinkError, WalEvent, WalSource};
+pub use ports::{
+    DeliveryFailure, DeliveryReport, DeliveryReports, DeliveryTag, EventSink, Heartbeat,
+    PublishedRecord, SinkError, WalEvent, WalSource,
+};
 pub use relay::{BadRowPolicy, Relay, RelaySettings};

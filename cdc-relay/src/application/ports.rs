@@ -1,8 +1,10 @@
 //! The edges of the relay use case.
 
 use std::future::Future;
-use std::pin::Pin;
 
+use tokio::sync::mpsc;
+
+use crate::domain::ack_tracker::RecordSeq;
 use crate::domain::lsn::Lsn;
 use crate::domain::outbox_routing::OutboxRecord;
 use crate::domain::pgoutput::{PgTimestamp, WalMessage};
@@ -38,9 +40,16 @@ pub enum WalEvent {
 
 /// A source of replication events that also takes progress reports.
 pub trait WalSource: Send {
-    /// The next event; `Ok(None)` when the stream ended normally. Must be cancel-safe: the
-    /// relay polls it in a `select!` and may drop the future.
-    fn next_event(&mut self) -> impl Future<Output = Result<Option<WalEvent>, RelayError>> + Send;
+    /// Wait for the next event, then append it and the ones already waiting behind it, at most
+    /// `limit` (at least 1) in all, to `into`, in stream order; how many were appended. `Ok(0)`
+    /// when the stream ended normally. An error comes after the events before it (on the next
+    /// call). Must be cancel-safe: the relay polls it in a `select!` and may drop the future.
+    /// One call per batch, not per event: the relay wakes once for everything waiting.
+    fn next_events(
+        &mut self,
+        into: &mut Vec<WalEvent>,
+        limit: usize,
+    ) -> impl Future<Output = Result<usize, RelayError>> + Send;
 
     /// Everything up to `lsn` is durably in Kafka: the source may tell Postgres.
     fn report_flushed(&mut self, lsn: Lsn);
@@ -49,8 +58,42 @@ pub trait WalSource: Send {
     fn close(&mut self, final_lsn: Lsn) -> impl Future<Output = Result<(), RelayError>> + Send;
 }
 
-/// Resolves when Kafka acknowledged (or finally rejected) one record.
-pub type Delivery = Pin<Box<dyn Future<Output = Result<(), SinkError>> + Send>>;
+/// Which record a [`DeliveryReport`] is about: handed to [`EventSink::enqueue`] with the
+/// record and given back unchanged with its outcome. Just the record's sequence number
+/// (unique across the relay's replication sessions), so a sink can carry it through the
+/// producer as a plain integer, without an allocation per record; the relay keeps everything
+/// else about the record itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryTag(pub RecordSeq);
+
+/// The fields of the "event published" debug line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedRecord {
+    pub topic: String,
+    pub event_id: String,
+    pub trace_id: String,
+}
+
+/// The outcome of one delivery attempt.
+#[derive(Debug)]
+pub struct DeliveryReport {
+    pub tag: DeliveryTag,
+    /// `Ok`: acknowledged by Kafka (acks=all). `Err`: this attempt failed for good (after the
+    /// producer's own retries); the record comes back for the relay to re-send.
+    pub outcome: Result<(), Box<DeliveryFailure>>,
+}
+
+/// A failed attempt and the record to send again.
+#[derive(Debug)]
+pub struct DeliveryFailure {
+    pub error: SinkError,
+    pub record: OutboxRecord,
+}
+
+/// Where a sink sends its [`DeliveryReport`]s: one per enqueued record. Unbounded as a type,
+/// bounded in use: a record has at most one attempt (so one report) outstanding, and the relay
+/// keeps at most `--max-in-flight` records unacknowledged.
+pub type DeliveryReports = mpsc::UnboundedSender<DeliveryReport>;
 
 /// A record could not be published (yet).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,13 +105,15 @@ pub struct SinkError {
 /// Publishes records to Kafka.
 pub trait EventSink: Clone + Send + Sync + 'static {
     /// Hand `record` to the producer. Records are enqueued in call order (so one key's records
-    /// keep their order); the returned [`Delivery`] resolves when the broker acknowledged the
-    /// record, after the producer's own retries. Waits (without reordering) while the
-    /// producer's queue is full.
+    /// keep their order); exactly one [`DeliveryReport`] carrying `tag` follows on the sink's
+    /// report channel once the broker acknowledged the record or the attempt failed for good
+    /// (after the producer's own retries). Waits (without reordering) while the producer's
+    /// queue is full. `Err`: not enqueued (no report follows).
     fn enqueue(
         &self,
         record: &OutboxRecord,
-    ) -> impl Future<Output = Result<Delivery, SinkError>> + Send;
+        tag: DeliveryTag,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
 }
 
 /// Makes WAL move in the relay's database while no outbox transaction flows, so the keepalives

@@ -1,15 +1,24 @@
 //! The relay loop: replication events in, Kafka records out, flushed LSN back.
 //!
 //! One task owns the [`AckTracker`] and the [`RelationCache`]; it selects over
-//! - acknowledgements coming back from delivery tasks (one per record, which re-send the record
-//!   with backoff until Kafka takes it: a record is never skipped),
-//! - the next WAL event, polled only while fewer than `max_in_flight` records are unacked (so a
-//!   slow or absent broker stops WAL reading instead of growing memory),
+//! - delivery reports from the sink (one per record attempt, applied in batches; a failed
+//!   attempt is re-sent after a backoff by a short-lived task, until Kafka takes the record: a
+//!   record is never skipped),
+//! - the next WAL events (everything waiting, up to 256: one wake-up per batch, not per event),
+//!   polled only while the records from the oldest unacked one to the newest one sent number
+//!   fewer than `max_in_flight`, and never more events than the room left (so a slow or absent
+//!   broker, or one record Kafka keeps rejecting, stops WAL reading instead of growing memory),
 //! - the heartbeat timer (when a heartbeat is configured: after `heartbeat_interval` without an
 //!   outbox commit it asks the [`Heartbeat`] port to make WAL move), and shutdown.
 //!
-//! After every event or ack that moves [`AckTracker::flushable_lsn`], the new position is
-//! reported to the source; nothing else is ever reported.
+//! After every event or batch of acks that moves [`AckTracker::flushable_lsn`], the new
+//! position is reported to the source; nothing else is ever reported.
+//!
+//! Memory bound: at most `max_in_flight` records are handed to the producer and not yet
+//! acknowledged (librdkafka holds a copy of each; `queue.buffering.max.kbytes` caps their bytes),
+//! so the report channel holds at most that many reports, and the tracker's in-flight window
+//! ([`AckTracker::in_flight_span`]) at most that many slots; the WAL source buffers a bounded
+//! number of decoded events ahead of the relay.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -17,16 +26,22 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use eventing::trace_context::{TRACEPARENT, trace_id};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Level;
 
-use crate::application::ports::{EventSink, Heartbeat, WalEvent, WalSource};
-use crate::domain::ack_tracker::{AckError, AckTracker, RecordSeq};
+use crate::application::ports::{
+    DeliveryReport, DeliveryTag, EventSink, Heartbeat, PublishedRecord, WalEvent, WalSource,
+};
+use crate::domain::ack_tracker::{AckError, AckTracker};
 use crate::domain::bad_row::{BadRow, bad_row_to_record};
 use crate::domain::lsn::Lsn;
-use crate::domain::outbox_routing::{OutboxRecord, RoutingConfig, outbox_row_to_record};
+use crate::domain::outbox_routing::{OutboxRecord, OutboxRouter, RoutingConfig};
 use crate::domain::pgoutput::{Insert, PgOutputMessage, PgTimestamp, RelationId, TupleValue};
 use crate::domain::relation_cache::RelationCache;
 use crate::error::RelayError;
 use crate::telemetry;
+
+/// Most WAL events taken from the source per wake-up.
+const MAX_EVENT_BATCH: usize = 256;
 
 /// What to do with an outbox row that cannot be routed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,13 +73,16 @@ pub struct RelaySettings {
     pub max_retry_backoff: Duration,
 }
 
+/// What the relay keeps about a record until Kafka acknowledged it (in the [`AckTracker`]; the
+/// sink only carries the record's number).
 #[derive(Debug)]
-struct AckMessage {
-    session: u64,
-    seq: RecordSeq,
-    /// `None`: acknowledged; `Some(error)`: this attempt failed, a re-send follows.
-    failure: Option<String>,
+struct Sent {
+    /// Commit timestamp of the record's transaction (commit -> ack latency).
     commit_time: PgTimestamp,
+    /// Failed attempts so far (the re-send backoff grows with them).
+    attempts: u32,
+    /// What the "event published" debug line shows; only set while that line is enabled.
+    published: Option<Box<PublishedRecord>>,
 }
 
 #[derive(Debug)]
@@ -82,19 +100,27 @@ pub struct Relay<S, K, H> {
     sink: K,
     heartbeat: H,
     settings: Arc<RelaySettings>,
-    tracker: AckTracker,
+    tracker: AckTracker<Sent>,
     relations: RelationCache,
+    router: OutboxRouter,
     session: u64,
-    acks_tx: mpsc::UnboundedSender<AckMessage>,
-    acks_rx: mpsc::UnboundedReceiver<AckMessage>,
+    reports: mpsc::UnboundedReceiver<DeliveryReport>,
+    metrics: telemetry::AckMetrics,
     open_tx: Option<OpenTx>,
     last_reported: Lsn,
     last_outbox_activity: Instant,
 }
 
 impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
-    pub fn new(source: S, sink: K, heartbeat: H, settings: RelaySettings) -> Self {
-        let (acks_tx, acks_rx) = mpsc::unbounded_channel();
+    /// `reports` receives the [`DeliveryReport`]s of `sink`.
+    pub fn new(
+        source: S,
+        sink: K,
+        heartbeat: H,
+        settings: RelaySettings,
+        reports: mpsc::UnboundedReceiver<DeliveryReport>,
+    ) -> Self {
+        let router = OutboxRouter::new(settings.routing.clone());
         Relay {
             source,
             sink,
@@ -102,9 +128,10 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
             settings: Arc::new(settings),
             tracker: AckTracker::new(Lsn::ZERO),
             relations: RelationCache::new(),
+            router,
             session: 0,
-            acks_tx,
-            acks_rx,
+            reports,
+            metrics: telemetry::AckMetrics::new(),
             open_tx: None,
             last_reported: Lsn::ZERO,
             last_outbox_activity: Instant::now(),
@@ -133,16 +160,27 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
             .max(Duration::from_millis(100));
         let mut heartbeat_timer = tokio::time::interval(tick);
         heartbeat_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut events = Vec::with_capacity(MAX_EVENT_BATCH);
         loop {
-            let can_read = self.tracker.in_flight() < self.settings.max_in_flight;
+            // Each event adds at most one record to the window, so a batch of `room` events
+            // keeps it within max_in_flight.
+            let room = self
+                .settings
+                .max_in_flight
+                .saturating_sub(self.tracker.in_flight_span())
+                .min(MAX_EVENT_BATCH);
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => return Ok(()),
-                Some(ack) = self.acks_rx.recv() => self.on_acks(ack)?,
-                event = self.source.next_event(), if can_read => match event? {
-                    Some(event) => self.on_event(event).await?,
-                    None => return Ok(()),
-                },
+                Some(report) = self.reports.recv() => self.on_reports(report)?,
+                received = self.source.next_events(&mut events, room), if room > 0 => {
+                    if received? == 0 {
+                        return Ok(());
+                    }
+                    for event in events.drain(..) {
+                        self.on_event(event).await?;
+                    }
+                }
                 _ = heartbeat_timer.tick(), if heartbeat_on => self.maybe_heartbeat(),
             }
         }
@@ -152,9 +190,9 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
     async fn drain(&mut self) -> Lsn {
         let deadline = tokio::time::Instant::now() + self.settings.shutdown_timeout;
         while self.tracker.in_flight() > 0 {
-            match tokio::time::timeout_at(deadline, self.acks_rx.recv()).await {
-                Ok(Some(ack)) => {
-                    if let Err(error) = self.on_ack(ack) {
+            match tokio::time::timeout_at(deadline, self.reports.recv()).await {
+                Ok(Some(report)) => {
+                    if let Err(error) = self.on_reports(report) {
                         tracing::warn!(%error, "ack while draining");
                     }
                 }
@@ -170,52 +208,81 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
         self.tracker.flushable_lsn()
     }
 
-    /// Apply `first` and every ack already waiting (up to a bound), then report progress once:
-    /// under load, one flush report and one metrics update per batch instead of per record.
-    fn on_acks(&mut self, first: AckMessage) -> Result<(), RelayError> {
-        const MAX_ACK_BATCH: usize = 4096;
-        self.apply_ack(first)?;
-        for _ in 1..MAX_ACK_BATCH {
-            match self.acks_rx.try_recv() {
-                Ok(ack) => self.apply_ack(ack)?,
-                Err(_) => break,
+    /// Apply `first` and every report already waiting (up to a bound), then report progress
+    /// once: under load, one flush report and one metrics update per batch, not per record.
+    fn on_reports(&mut self, first: DeliveryReport) -> Result<(), RelayError> {
+        const MAX_REPORT_BATCH: usize = 4096;
+        let now = unix_micros_now();
+        let mut acked = 0;
+        let mut newest_age = None;
+        let mut next = Some(first);
+        let mut applied = 0;
+        while let Some(report) = next.take() {
+            if let Some(age) = self.apply_report(report, now)? {
+                acked += 1;
+                self.metrics.commit_to_ack(age);
+                newest_age = Some(age);
+            }
+            applied += 1;
+            if applied < MAX_REPORT_BATCH {
+                next = self.reports.try_recv().ok();
             }
         }
+        self.metrics.acked(acked, newest_age);
         telemetry::in_flight(self.tracker.in_flight());
         self.report_progress();
         Ok(())
     }
 
-    fn on_ack(&mut self, ack: AckMessage) -> Result<(), RelayError> {
-        self.apply_ack(ack)?;
-        telemetry::in_flight(self.tracker.in_flight());
-        self.report_progress();
-        Ok(())
-    }
-
-    fn apply_ack(&mut self, ack: AckMessage) -> Result<(), RelayError> {
-        if ack.session != self.session {
-            // Sent by an earlier session: the new session replays that row anyway.
-            return Ok(());
-        }
-        match ack.failure {
-            None => {
-                match self.tracker.record_acked(ack.seq) {
-                    Ok(()) | Err(AckError::UnknownRecord { .. }) => {}
+    /// Apply one report; the commit -> ack age when it acknowledged a record of this session.
+    fn apply_report(
+        &mut self,
+        report: DeliveryReport,
+        now_micros: i64,
+    ) -> Result<Option<Duration>, RelayError> {
+        let DeliveryTag(seq) = report.tag;
+        match report.outcome {
+            Ok(()) => {
+                let sent = match self.tracker.record_acked(seq) {
+                    Ok(sent) => sent,
+                    // Sent by an earlier session (records are numbered across sessions): the
+                    // new session replays that row anyway.
+                    Err(AckError::UnknownRecord { .. }) => return Ok(None),
                     Err(other) => return Err(other.into()),
+                };
+                if let Some(published) = &sent.published {
+                    tracing::debug!(
+                        topic = %published.topic,
+                        event_id = %published.event_id,
+                        trace_id = published.trace_id,
+                        "event published"
+                    );
                 }
-                telemetry::event_acked(age_of(ack.commit_time));
+                Ok(Some(age_at(sent.commit_time, now_micros)))
             }
-            Some(error) => {
+            Err(failure) => {
                 telemetry::kafka_error();
-                tracing::warn!(seq = %ack.seq, %error, "delivery failed; re-sending");
-                match self.tracker.record_failed(ack.seq) {
-                    Ok(()) | Err(AckError::UnknownRecord { .. }) => {}
+                let sent = match self.tracker.record_failed(seq) {
+                    Ok(sent) => sent,
+                    Err(AckError::UnknownRecord { .. }) => return Ok(None), // earlier session
                     Err(other) => return Err(other.into()),
-                }
+                };
+                tracing::warn!(%seq, error = %failure.error, "delivery failed; re-sending");
+                let backoff = retry_backoff(sent.attempts, self.settings.max_retry_backoff);
+                sent.attempts = sent.attempts.saturating_add(1);
+                self.resend(failure.record, DeliveryTag(seq), backoff);
+                Ok(None)
             }
         }
-        Ok(())
+    }
+
+    /// Send a failed record again after `backoff` (which grows with its attempts).
+    fn resend(&self, record: OutboxRecord, tag: DeliveryTag, backoff: Duration) {
+        let (sink, settings) = (self.sink.clone(), Arc::clone(&self.settings));
+        tokio::spawn(async move {
+            tokio::time::sleep(backoff).await;
+            enqueue_until_accepted(&sink, &record, tag, &settings).await;
+        });
     }
 
     async fn on_event(&mut self, event: WalEvent) -> Result<(), RelayError> {
@@ -224,7 +291,7 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
                 let start = durable.max(self.tracker.flushable_lsn());
                 tracing::info!(%start, session = self.session + 1, "replication session started");
                 self.session += 1;
-                self.tracker = AckTracker::new(start);
+                self.tracker = self.tracker.next_session(start);
                 self.relations = RelationCache::new();
                 self.open_tx = None;
                 telemetry::session_started();
@@ -330,7 +397,7 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
             (!decodable(&self.relations, &insert)).then(|| raw_columns(&self.relations, &insert));
         let relation_id = insert.relation_id;
         let routed = match self.relations.row_from_insert(insert) {
-            Ok(row) => outbox_row_to_record(&row, &self.settings.routing).map_err(|error| {
+            Ok(row) => self.router.route(&row).map_err(|error| {
                 let columns = row
                     .columns()
                     .map(|c| (c.name.to_owned(), c.value.map(str::to_owned)))
@@ -391,49 +458,26 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
         record: OutboxRecord,
         commit_time: PgTimestamp,
     ) -> Result<(), RelayError> {
-        let seq = self.tracker.record_sent()?;
-        let record = Arc::new(record);
-        let delivery = enqueue_until_accepted(&self.sink, &record, &self.settings).await;
-        let (sink, acks, settings, session) = (
-            self.sink.clone(),
-            self.acks_tx.clone(),
-            Arc::clone(&self.settings),
-            self.session,
-        );
-        tokio::spawn(async move {
-            let mut delivery = delivery;
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                let failure = delivery.await.err().map(|e| e.message);
-                let done = failure.is_none();
-                if done {
-                    tracing::debug!(
-                        topic = %record.topic,
-                        event_id = %record.event_id,
-                        trace_id = record
-                            .headers
-                            .iter()
-                            .find(|(name, _)| name == TRACEPARENT)
-                            .and_then(|(_, value)| trace_id(value))
-                            .unwrap_or_default(),
-                        "event published"
-                    );
-                }
-                let message = AckMessage {
-                    session,
-                    seq,
-                    failure,
-                    commit_time,
-                };
-                if acks.send(message).is_err() || done {
-                    return; // relay gone, or acknowledged
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(settings.max_retry_backoff);
-                delivery = enqueue_until_accepted(&sink, &record, &settings).await;
-            }
+        // What the "event published" debug line shows, kept only while it is enabled.
+        let published = tracing::enabled!(Level::DEBUG).then(|| {
+            Box::new(PublishedRecord {
+                topic: record.topic.clone(),
+                event_id: record.event_id.clone(),
+                trace_id: record
+                    .headers
+                    .iter()
+                    .find(|(name, _)| name == TRACEPARENT)
+                    .and_then(|(_, value)| trace_id(value))
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
         });
-        telemetry::in_flight(self.tracker.in_flight());
+        let seq = self.tracker.record_sent(Sent {
+            commit_time,
+            attempts: 0,
+            published,
+        })?;
+        enqueue_until_accepted(&self.sink, &record, DeliveryTag(seq), &self.settings).await;
         Ok(())
     }
 
@@ -468,12 +512,13 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
 async fn enqueue_until_accepted<K: EventSink>(
     sink: &K,
     record: &OutboxRecord,
+    tag: DeliveryTag,
     settings: &RelaySettings,
-) -> crate::application::ports::Delivery {
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match sink.enqueue(record).await {
-            Ok(delivery) => return delivery,
+        match sink.enqueue(record, tag).await {
+            Ok(()) => return,
             Err(error) => {
                 telemetry::kafka_error();
                 tracing::warn!(topic = record.topic, %error, "producer rejected the record; retrying");
@@ -482,6 +527,14 @@ async fn enqueue_until_accepted<K: EventSink>(
             }
         }
     }
+}
+
+/// 100 ms before the first re-send, doubling per attempt, at most `max`.
+fn retry_backoff(attempt: u32, max: Duration) -> Duration {
+    Duration::from_millis(100)
+        .checked_mul(1 << attempt.min(16))
+        .unwrap_or(max)
+        .min(max)
 }
 
 /// Whether `row_from_insert` can only fail on invalid UTF-8: known relation, matching column
@@ -523,12 +576,15 @@ fn raw_columns(
     (format!("{}.{}", relation.namespace, relation.name), columns)
 }
 
-/// Time from a commit timestamp to now (zero if the clocks disagree).
-fn age_of(commit_time: PgTimestamp) -> Duration {
-    let now_micros = SystemTime::now()
+fn unix_micros_now() -> i64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Time from a commit timestamp to `now_micros` (zero if the clocks disagree).
+fn age_at(commit_time: PgTimestamp, now_micros: i64) -> Duration {
     let age = now_micros.saturating_sub(commit_time.unix_micros());
     Duration::from_micros(u64::try_from(age).unwrap_or_default())
 }
@@ -540,7 +596,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::application::ports::{Delivery, SinkError};
+    use crate::application::ports::{DeliveryFailure, DeliveryReports, SinkError};
     use crate::domain::pgoutput::{
         Column, Delete, OldTuple, Relation, ReplicaIdentity, TupleData, WalMessage,
     };
@@ -554,11 +610,17 @@ mod tests {
     }
 
     impl WalSource for FakeSource {
-        async fn next_event(&mut self) -> Result<Option<WalEvent>, RelayError> {
-            match self.events.pop_front() {
-                Some(event) => Ok(Some(event)),
-                None => std::future::pending().await,
+        async fn next_events(
+            &mut self,
+            into: &mut Vec<WalEvent>,
+            limit: usize,
+        ) -> Result<usize, RelayError> {
+            if self.events.is_empty() {
+                std::future::pending::<()>().await;
             }
+            let count = limit.min(self.events.len());
+            into.extend(self.events.drain(..count));
+            Ok(count)
         }
         fn report_flushed(&mut self, lsn: Lsn) {
             self.flushed.lock().expect("not poisoned").push(lsn);
@@ -578,35 +640,60 @@ mod tests {
         FailAlways(&'static str),
         /// Never answer.
         Hang,
+        /// The first attempt of the record with this payload fails, but its report only comes
+        /// when the record is sent again (late, e.g. after a reconnect), before that attempt's
+        /// ack.
+        FailFirstLate(&'static str),
     }
 
     #[derive(Clone)]
     struct FakeSink {
         broker: Broker,
         enqueued: Arc<Mutex<Vec<String>>>,
+        reports: DeliveryReports,
+        held: Arc<Mutex<Option<DeliveryReport>>>,
     }
 
     impl EventSink for FakeSink {
-        async fn enqueue(&self, record: &OutboxRecord) -> Result<Delivery, SinkError> {
+        async fn enqueue(&self, record: &OutboxRecord, tag: DeliveryTag) -> Result<(), SinkError> {
             let payload = String::from_utf8_lossy(&record.payload).into_owned();
             let attempts = {
                 let mut enqueued = self.enqueued.lock().expect("not poisoned");
                 enqueued.push(payload.clone());
                 enqueued.iter().filter(|p| **p == payload).count()
             };
-            let fail = SinkError {
-                message: "broker down".into(),
+            let fail = || {
+                Err(Box::new(DeliveryFailure {
+                    error: SinkError {
+                        message: "broker down".into(),
+                    },
+                    record: record.clone(),
+                }))
             };
-            Ok(match self.broker {
-                Broker::AckAll => Box::pin(async { Ok(()) }),
-                Broker::FailFirst(p) if p == payload && attempts == 1 => {
-                    Box::pin(async move { Err(fail) })
+            let outcome = match self.broker {
+                Broker::AckAll => Ok(()),
+                Broker::FailFirst(p) if p == payload && attempts == 1 => fail(),
+                Broker::FailFirst(_) => Ok(()),
+                Broker::FailAlways(p) if p == payload => fail(),
+                Broker::FailAlways(_) => Ok(()),
+                Broker::Hang => return Ok(()),
+                Broker::FailFirstLate(p) if p == payload && attempts == 1 => {
+                    let late = DeliveryReport {
+                        tag,
+                        outcome: fail(),
+                    };
+                    *self.held.lock().expect("not poisoned") = Some(late);
+                    return Ok(());
                 }
-                Broker::FailFirst(_) => Box::pin(async { Ok(()) }),
-                Broker::FailAlways(p) if p == payload => Box::pin(async move { Err(fail) }),
-                Broker::FailAlways(_) => Box::pin(async { Ok(()) }),
-                Broker::Hang => Box::pin(std::future::pending()),
-            })
+                Broker::FailFirstLate(_) => {
+                    if let Some(late) = self.held.lock().expect("not poisoned").take() {
+                        let _ = self.reports.send(late);
+                    }
+                    Ok(())
+                }
+            };
+            let _ = self.reports.send(DeliveryReport { tag, outcome });
+            Ok(())
         }
     }
 
@@ -709,11 +796,14 @@ mod tests {
             events: all.into(),
             flushed: Arc::clone(&flushed),
         };
+        let (reports_tx, reports) = mpsc::unbounded_channel();
         let sink = FakeSink {
             broker,
             enqueued: Arc::clone(&enqueued),
+            reports: reports_tx,
+            held: Arc::default(),
         };
-        let relay = Relay::new(source, sink, NoHeartbeat, settings(max_in_flight));
+        let relay = Relay::new(source, sink, NoHeartbeat, settings(max_in_flight), reports);
         let cancel = CancellationToken::new();
         let handle = tokio::spawn(relay.run(cancel.clone()));
         let deadline = Instant::now() + Duration::from_secs(2);
@@ -781,6 +871,40 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_late_failure_report_from_an_earlier_session_is_not_resent() {
+        // Session 1 sends "a"; the replication connection breaks before its (failed) report
+        // arrives; session 2 replays "a", and only then the old report comes in.
+        let mut events = tx(100, &["a"]);
+        events.push(WalEvent::SessionStarted { durable: Lsn(1) });
+        events.push(relation());
+        events.extend(tx(100, &["a"]));
+        // Once 110 is flushed (the replay was acked, so the late report had arrived before
+        // it), keep running for ten re-send backoffs (20 ms here) in which a wrong re-send of
+        // the stale record would show.
+        let flushed_at = std::cell::Cell::new(None::<Instant>);
+        let result = run(events, Broker::FailFirstLate("a"), 10, |f, _| {
+            if f.contains(&Lsn(110)) && flushed_at.get().is_none() {
+                flushed_at.set(Some(Instant::now()));
+            }
+            flushed_at
+                .get()
+                .is_some_and(|at| at.elapsed() > Duration::from_millis(200))
+        })
+        .await;
+        assert_eq!(
+            result.flushed.last(),
+            Some(&Lsn(110)),
+            "{:?}",
+            result.flushed
+        );
+        assert_eq!(
+            result.enqueued,
+            ["a", "a"],
+            "the replay is the only second send: the stale failure belongs to session 1"
+        );
+    }
+
+    #[tokio::test]
     async fn a_record_that_keeps_failing_holds_the_slot_before_its_transaction() {
         let mut events = tx(100, &["a"]);
         events.extend(tx(200, &["b"]));
@@ -814,6 +938,23 @@ mod tests {
             vec![Lsn(1)],
             "nothing acked, nothing reported"
         );
+    }
+
+    #[tokio::test]
+    async fn a_record_kafka_keeps_rejecting_pauses_wal_reading_max_in_flight_records_later() {
+        let events = ["a", "b", "c", "d", "e", "f"]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, payload)| tx(100 * (i as u64 + 1), &[payload]))
+            .collect();
+        let result = run(events, Broker::FailAlways("b"), 3, |_, e| {
+            e.iter().filter(|p| *p == "b").count() >= 4
+        })
+        .await;
+        let first_attempts: Vec<&String> = result.enqueued.iter().filter(|p| *p != "b").collect();
+        // a is acked; b (stuck), c and d fill the window of 3: e is never read.
+        assert_eq!(first_attempts, ["a", "c", "d"], "{:?}", result.enqueued);
+        assert_eq!(result.flushed, vec![Lsn(1), Lsn(110)]);
     }
 
     #[tokio::test]
@@ -873,9 +1014,12 @@ mod tests {
                 events: vec![WalEvent::SessionStarted { durable: Lsn(1) }].into(),
                 flushed: Arc::default(),
             };
+            let (reports_tx, reports) = mpsc::unbounded_channel();
             let sink = FakeSink {
                 broker: Broker::AckAll,
                 enqueued: Arc::default(),
+                reports: reports_tx,
+                held: Arc::default(),
             };
             let relay = Relay::new(
                 source,
@@ -885,6 +1029,7 @@ mod tests {
                     heartbeat_interval: interval,
                     ..settings(10)
                 },
+                reports,
             );
             let cancel = CancellationToken::new();
             (heartbeat, cancel.clone(), tokio::spawn(relay.run(cancel)))

@@ -70,22 +70,27 @@
 //! # Protocol
 //!
 //! ```text
-//! begin_tx(final_lsn) → record_sent()* → end_tx(end_lsn)        per transaction, in stream order
+//! begin_tx(final_lsn) → record_sent(())* → end_tx(end_lsn)        per transaction, in stream order
 //! record_acked(seq) / record_failed(seq)                        any time, any order
 //! keepalive(wal_end)                                            any time; used only between txs
 //! flushable_lsn()                                               → report to the replication client
 //! ```
 //!
-//! The tracker belongs to one replication session. After reconnecting, start a new one from the
-//! old tracker's [`AckTracker::flushable_lsn`]; acks of records from the old session are then
+//! The tracker belongs to one replication session. After reconnecting, start a new one with
+//! [`AckTracker::next_session`] from the old tracker's [`AckTracker::flushable_lsn`]: it numbers
+//! its records after the old one's, so acks of records from the old session are
 //! [`AckError::UnknownRecord`] and can be ignored (the new session replays those rows).
+//!
+//! Each record in flight carries a value of the caller's (`T`: the relay keeps what it needs
+//! once the record is acknowledged or fails), handed back by [`AckTracker::record_acked`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 
 use thiserror::Error;
 
 use crate::domain::lsn::Lsn;
+use crate::domain::seq_window::SeqWindow;
 
 /// Identifies one published record; hand it to the producer and pass it back with the outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -111,9 +116,10 @@ pub enum AckError {
     LsnWentBackwards { previous: Lsn, got: Lsn },
 }
 
-/// Tracks in-flight records per transaction and computes the flushable LSN.
+/// Tracks in-flight records per transaction and computes the flushable LSN. `T`: what the caller
+/// keeps per record in flight.
 #[derive(Debug)]
-pub struct AckTracker {
+pub struct AckTracker<T = ()> {
     /// What [`AckTracker::flushable_lsn`] returns.
     flushed: Lsn,
     /// Highest LSN ever registered: the start, a transaction end or an accepted keepalive.
@@ -123,9 +129,9 @@ pub struct AckTracker {
     pending: VecDeque<Entry>,
     /// Stable index of `pending.front()`; entry indexes only grow.
     front_index: u64,
-    /// Records sent and not yet acked, with the index of their entry.
-    in_flight: HashMap<RecordSeq, InFlight>,
-    next_seq: u64,
+    /// Records sent and not yet acked, with the index of their entry, by sequence number
+    /// (records are numbered in send order, so a dense ring rather than a hash map).
+    in_flight: SeqWindow<InFlight<T>>,
     failed: usize,
 }
 
@@ -145,22 +151,33 @@ enum EntryKind {
 }
 
 #[derive(Debug)]
-struct InFlight {
+struct InFlight<T> {
     entry: u64,
     failed: bool,
+    value: T,
 }
 
-impl AckTracker {
+impl<T> AckTracker<T> {
     /// A tracker for a session whose durable position is `start` (the slot's
     /// `confirmed_flush_lsn`, or the position the session starts from).
     pub fn new(start: Lsn) -> Self {
+        Self::numbered_from(start, 0)
+    }
+
+    /// The tracker of the next session, starting at `start`: its records are numbered after
+    /// every record of this one, so a late report about one of those is
+    /// [`AckError::UnknownRecord`] to it, never mistaken for one of its own.
+    pub fn next_session(&self, start: Lsn) -> Self {
+        Self::numbered_from(start, self.in_flight.next_key())
+    }
+
+    fn numbered_from(start: Lsn, first_seq: u64) -> Self {
         AckTracker {
             flushed: start,
             registered: start,
             pending: VecDeque::new(),
             front_index: 0,
-            in_flight: HashMap::new(),
-            next_seq: 0,
+            in_flight: SeqWindow::starting_at(first_seq),
             failed: 0,
         }
     }
@@ -184,8 +201,8 @@ impl AckTracker {
         Ok(())
     }
 
-    /// A record of the open transaction was handed to the producer.
-    pub fn record_sent(&mut self) -> Result<RecordSeq, AckError> {
+    /// A record of the open transaction is handed to the producer; `value` is kept with it.
+    pub fn record_sent(&mut self, value: T) -> Result<RecordSeq, AckError> {
         if !self.is_tx_open() {
             return Err(AckError::NoOpenTransaction {
                 operation: "record_sent",
@@ -195,23 +212,18 @@ impl AckTracker {
         if let Some(open) = self.pending.back_mut() {
             open.outstanding += 1;
         }
-        let seq = RecordSeq(self.next_seq);
-        self.next_seq += 1;
-        self.in_flight.insert(
-            seq,
-            InFlight {
-                entry,
-                failed: false,
-            },
-        );
-        Ok(seq)
+        Ok(RecordSeq(self.in_flight.push(InFlight {
+            entry,
+            failed: false,
+            value,
+        })))
     }
 
-    /// Kafka acknowledged the record (possibly after it had failed and was re-sent).
-    pub fn record_acked(&mut self, seq: RecordSeq) -> Result<(), AckError> {
+    /// Kafka acknowledged the record (possibly after it had failed and was re-sent); its value.
+    pub fn record_acked(&mut self, seq: RecordSeq) -> Result<T, AckError> {
         let record = self
             .in_flight
-            .remove(&seq)
+            .remove(seq.0)
             .ok_or(AckError::UnknownRecord { seq })?;
         if record.failed {
             self.failed -= 1;
@@ -221,22 +233,23 @@ impl AckTracker {
             .expect("an entry stays pending while it has records in flight");
         entry.outstanding -= 1;
         self.advance();
-        Ok(())
+        Ok(record.value)
     }
 
     /// Delivery of the record failed for good. It keeps holding back its transaction: the relay
     /// re-sends it and reports the new outcome with the same `seq`, or gives up and reconnects
-    /// (replaying from [`AckTracker::flushable_lsn`]). A failed record is never skipped.
-    pub fn record_failed(&mut self, seq: RecordSeq) -> Result<(), AckError> {
+    /// (replaying from [`AckTracker::flushable_lsn`]). A failed record is never skipped. Its
+    /// value, for the caller to update (e.g. count the attempt).
+    pub fn record_failed(&mut self, seq: RecordSeq) -> Result<&mut T, AckError> {
         let record = self
             .in_flight
-            .get_mut(&seq)
+            .get_mut(seq.0)
             .ok_or(AckError::UnknownRecord { seq })?;
         if !record.failed {
             record.failed = true;
             self.failed += 1;
         }
-        Ok(())
+        Ok(&mut record.value)
     }
 
     /// The open transaction's Commit arrived (`end_lsn` from the Commit message): all its
@@ -286,9 +299,17 @@ impl AckTracker {
         self.flushed
     }
 
-    /// Records sent and not yet acked (failed ones included): bound this to bound memory.
+    /// Records sent and not yet acked (failed ones included).
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// Records from the oldest one not yet acked to the newest one sent (0 when none is in
+    /// flight): at least [`AckTracker::in_flight`], and what the tracker's memory for records
+    /// follows. Bound this to bound memory: one record left unacked keeps a slot for every
+    /// record sent after it.
+    pub fn in_flight_span(&self) -> usize {
+        self.in_flight.span()
     }
 
     /// Records whose last reported outcome is a failure.
@@ -341,15 +362,15 @@ mod tests {
     use super::*;
 
     /// One transaction [final_lsn, end_lsn) with `records` records, all sent; returns their seqs.
-    fn tx(
-        tracker: &mut AckTracker,
+    fn tx<T: Default>(
+        tracker: &mut AckTracker<T>,
         final_lsn: u64,
         end_lsn: u64,
         records: usize,
     ) -> Vec<RecordSeq> {
         tracker.begin_tx(Lsn(final_lsn)).expect("no tx open");
         let seqs = (0..records)
-            .map(|_| tracker.record_sent().expect("tx open"))
+            .map(|_| tracker.record_sent(T::default()).expect("tx open"))
             .collect();
         tracker.end_tx(Lsn(end_lsn)).expect("increasing LSNs");
         seqs
@@ -363,7 +384,7 @@ mod tests {
 
     #[test]
     fn starts_at_the_durable_position() {
-        let tracker = AckTracker::new(Lsn(100));
+        let tracker = AckTracker::<()>::new(Lsn(100));
         assert_eq!(tracker.flushable_lsn(), Lsn(100));
         assert_eq!(tracker.in_flight(), 0);
         assert!(!tracker.is_tx_open());
@@ -371,7 +392,7 @@ mod tests {
 
     #[test]
     fn fully_acked_transaction_flushes_its_end_lsn() {
-        let mut tracker = AckTracker::new(Lsn(100));
+        let mut tracker = AckTracker::<()>::new(Lsn(100));
         let seqs = tx(&mut tracker, 110, 120, 2);
         assert_eq!(tracker.flushable_lsn(), Lsn(100));
         assert_eq!(tracker.in_flight(), 2);
@@ -383,7 +404,7 @@ mod tests {
 
     #[test]
     fn a_later_acked_transaction_waits_for_an_earlier_unacked_one() {
-        let mut tracker = AckTracker::new(Lsn(0));
+        let mut tracker = AckTracker::<()>::new(Lsn(0));
         let first = tx(&mut tracker, 10, 20, 1);
         let second = tx(&mut tracker, 30, 40, 1);
         ack(&mut tracker, &second);
@@ -398,9 +419,9 @@ mod tests {
 
     #[test]
     fn open_transaction_holds_progress_even_when_its_records_are_acked() {
-        let mut tracker = AckTracker::new(Lsn(0));
+        let mut tracker = AckTracker::<()>::new(Lsn(0));
         tracker.begin_tx(Lsn(10)).expect("no tx open");
-        let seq = tracker.record_sent().expect("tx open");
+        let seq = tracker.record_sent(()).expect("tx open");
         tracker.record_acked(seq).expect("in flight");
         assert_eq!(
             tracker.flushable_lsn(),
@@ -413,14 +434,14 @@ mod tests {
 
     #[test]
     fn transaction_without_outbox_records_flushes_at_commit() {
-        let mut tracker = AckTracker::new(Lsn(0));
+        let mut tracker = AckTracker::<()>::new(Lsn(0));
         tx(&mut tracker, 10, 20, 0);
         assert_eq!(tracker.flushable_lsn(), Lsn(20));
     }
 
     #[test]
     fn idle_keepalive_advances_progress() {
-        let mut tracker = AckTracker::new(Lsn(100));
+        let mut tracker = AckTracker::<()>::new(Lsn(100));
         assert!(tracker.keepalive(Lsn(500)));
         assert_eq!(tracker.flushable_lsn(), Lsn(500));
         assert!(!tracker.keepalive(Lsn(400)), "older keepalive ignored");
@@ -429,9 +450,9 @@ mod tests {
 
     #[test]
     fn keepalive_inside_an_open_transaction_is_ignored() {
-        let mut tracker = AckTracker::new(Lsn(0));
+        let mut tracker = AckTracker::<()>::new(Lsn(0));
         tracker.begin_tx(Lsn(10)).expect("no tx open");
-        let seq = tracker.record_sent().expect("tx open");
+        let seq = tracker.record_sent(()).expect("tx open");
         assert!(!tracker.keepalive(Lsn(1_000)));
         tracker.end_tx(Lsn(20)).expect("increasing");
         tracker.record_acked(seq).expect("in flight");
@@ -440,7 +461,7 @@ mod tests {
 
     #[test]
     fn keepalive_after_unacked_transaction_waits_for_it() {
-        let mut tracker = AckTracker::new(Lsn(0));
+        let mut tracker = AckTracker::<()>::new(Lsn(0));
         let seqs = tx(&mut tracker, 10, 20, 1);
         assert!(tracker.keepalive(Lsn(50)));
         assert!(tracker.keepalive(Lsn(60)));
@@ -451,7 +472,7 @@ mod tests {
 
     #[test]
     fn failed_record_blocks_until_a_resend_is_acked() {
-        let mut tracker = AckTracker::new(Lsn(0));
+        let mut tracker = AckTracker::<()>::new(Lsn(0));
         let seqs = tx(&mut tracker, 10, 20, 2);
         tracker.record_failed(seqs[0]).expect("in flight");
         tracker
@@ -467,10 +488,39 @@ mod tests {
     }
 
     #[test]
+    fn each_record_keeps_its_value_until_acked() {
+        let mut tracker = AckTracker::<&str>::new(Lsn(0));
+        tracker.begin_tx(Lsn(10)).expect("no tx open");
+        let first = tracker.record_sent("first").expect("tx open");
+        let second = tracker.record_sent("second").expect("tx open");
+        tracker.end_tx(Lsn(20)).expect("increasing");
+        *tracker.record_failed(first).expect("in flight") = "first, failed once";
+        assert_eq!(tracker.record_acked(second), Ok("second"));
+        assert_eq!(tracker.record_acked(first), Ok("first, failed once"));
+        assert_eq!(tracker.flushable_lsn(), Lsn(20));
+    }
+
+    #[test]
+    fn the_next_session_numbers_after_this_one_so_late_reports_are_unknown() {
+        let mut old = AckTracker::<u32>::new(Lsn(0));
+        let stale = tx(&mut old, 10, 20, 2);
+        let mut new = old.next_session(Lsn(0));
+        new.begin_tx(Lsn(10)).expect("no tx open");
+        let fresh = new.record_sent(8).expect("tx open");
+        assert!(!stale.contains(&fresh), "{stale:?} vs {fresh}");
+        for seq in stale {
+            assert_eq!(new.record_acked(seq), Err(AckError::UnknownRecord { seq }));
+            assert!(new.record_failed(seq).is_err());
+        }
+        assert_eq!(new.in_flight(), 1);
+        assert_eq!(new.record_acked(fresh), Ok(8));
+    }
+
+    #[test]
     fn protocol_misuse_is_a_typed_error() {
-        let mut tracker = AckTracker::new(Lsn(100));
+        let mut tracker = AckTracker::<()>::new(Lsn(100));
         assert_eq!(
-            tracker.record_sent(),
+            tracker.record_sent(()),
             Err(AckError::NoOpenTransaction {
                 operation: "record_sent"
             })
@@ -501,7 +551,7 @@ mod tests {
             })
         );
         assert!(tracker.is_tx_open(), "a rejected end_tx leaves the tx open");
-        let seq = tracker.record_sent().expect("tx open");
+        let seq = tracker.record_sent(()).expect("tx open");
         tracker.record_acked(seq).expect("in flight");
         assert_eq!(
             tracker.record_acked(seq),
@@ -626,7 +676,7 @@ mod tests {
                 model.open = Some(Vec::new());
             }
             StreamOp::Send => {
-                let seq = tracker.record_sent().expect("tx open");
+                let seq = tracker.record_sent(()).expect("tx open");
                 model.open.get_or_insert_with(Vec::new).push(seq);
                 model.sent += 1;
                 in_flight.push(seq);
@@ -655,6 +705,12 @@ mod tests {
             }
         }
         assert_eq!(tracker.in_flight(), model.unacked());
+        // Records are numbered 0, 1, … in send order: the span runs from the oldest unacked one
+        // to the newest one sent.
+        let expected_span = (0..model.sent as u64)
+            .find(|seq| !model.acked.contains(&RecordSeq(*seq)))
+            .map_or(0, |oldest| model.sent - oldest as usize);
+        assert_eq!(tracker.in_flight_span(), expected_span);
     }
 
     /// Feed `plans` as a stream in which every record is acked at once, except the record
@@ -667,7 +723,7 @@ mod tests {
         held: Option<usize>,
         mut after_each: impl FnMut(&AckTracker, Option<Lsn>, StreamOp, bool),
     ) -> (AckTracker, Option<RecordSeq>) {
-        let mut tracker = AckTracker::new(Lsn(start));
+        let mut tracker = AckTracker::<()>::new(Lsn(start));
         let mut sent = 0usize;
         let mut held_seq = None;
         let mut held_open = false;
@@ -682,7 +738,7 @@ mod tests {
                     true
                 }
                 StreamOp::Send => {
-                    let seq = tracker.record_sent().expect("tx open");
+                    let seq = tracker.record_sent(()).expect("tx open");
                     if Some(sent) == held {
                         held_seq = Some(seq);
                         held_open = true;
@@ -770,7 +826,7 @@ mod tests {
             plans in proptest::collection::vec(tx_plan(), 0..12),
             schedule in proptest::collection::vec(any::<u16>(), 0..120),
         ) {
-            let mut tracker = AckTracker::new(Lsn(start));
+            let mut tracker = AckTracker::<()>::new(Lsn(start));
             let mut model = Model { start: Lsn(start), registered: Lsn(start), ..Model::default() };
             let mut previous = tracker.flushable_lsn();
             let mut ops = stream_ops(start, &plans).into_iter().peekable();

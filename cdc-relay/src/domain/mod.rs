@@ -18,3 +18,4 @@ pub mod lsn;
 pub mod outbox_routing;
 pub mod pgoutput;
 pub mod relation_cache;
+pub mod seq_window;

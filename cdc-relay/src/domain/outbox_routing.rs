@@ -45,9 +45,11 @@
 //!   outbox table (Debezium: deletes ignored, updates warned about) is the caller's decision.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use thiserror::Error;
 
+use crate::domain::pgoutput::Relation;
 use crate::domain::relation_cache::{ByteaError, Row, RowColumn};
 
 /// The placeholder in [`RoutingConfig::topic_template`] replaced by the aggregate type value,
@@ -238,37 +240,123 @@ pub fn outbox_row_to_record(
     row: &Row,
     config: &RoutingConfig,
 ) -> Result<OutboxRecord, RoutingError> {
-    let names = &config.columns;
-    let event_id =
-        column(row, &names.event_id)?
+    OutboxRouter::new(config.clone()).route(row)
+}
+
+/// [`outbox_row_to_record`] for a stream of rows, with what does not change from row to row
+/// worked out once: each configured column's position in the row's relation (again only when
+/// the relation changes, e.g. after `ALTER TABLE`) and the topic of the last aggregate type
+/// (built and checked again only when the aggregate type changes). Same records, same errors.
+#[derive(Debug)]
+pub struct OutboxRouter {
+    config: RoutingConfig,
+    /// Column positions in the relation of the last row.
+    positions: Option<(Arc<Relation>, Positions)>,
+    /// The last aggregate type and its (legal) topic.
+    last_topic: Option<(String, String)>,
+}
+
+/// Where each configured column is in one relation; `None`: the relation has no such column.
+#[derive(Debug)]
+struct Positions {
+    event_id: Option<usize>,
+    aggregate_type: Option<usize>,
+    aggregate_id: Option<usize>,
+    event_type: Option<usize>,
+    payload: Option<usize>,
+    headers: Vec<Option<usize>>,
+}
+
+impl Positions {
+    fn of(relation: &Relation, config: &RoutingConfig) -> Self {
+        let find = |name: &str| relation.columns.iter().position(|c| c.name == name);
+        let names = &config.columns;
+        Positions {
+            event_id: find(&names.event_id),
+            aggregate_type: find(&names.aggregate_type),
+            aggregate_id: find(&names.aggregate_id),
+            event_type: find(&names.event_type),
+            payload: find(&names.payload),
+            headers: config
+                .header_columns
+                .iter()
+                .map(|extra| find(&extra.column))
+                .collect(),
+        }
+    }
+}
+
+impl OutboxRouter {
+    pub fn new(config: RoutingConfig) -> Self {
+        OutboxRouter {
+            config,
+            positions: None,
+            last_topic: None,
+        }
+    }
+
+    /// Route one inserted outbox row (see the module documentation for the mapping).
+    pub fn route(&mut self, row: &Row) -> Result<OutboxRecord, RoutingError> {
+        let relation = row.shared_relation();
+        if !matches!(&self.positions, Some((known, _)) if Arc::ptr_eq(known, relation)) {
+            self.positions = Some((Arc::clone(relation), Positions::of(relation, &self.config)));
+        }
+        let Some((_, at)) = &self.positions else {
+            unreachable!("set above")
+        };
+        let names = &self.config.columns;
+        let event_id = column(row, at.event_id, &names.event_id)?
             .value
             .ok_or_else(|| RoutingError::NullEventId {
                 column: names.event_id.clone(),
             })?;
-    let aggregate_type = column(row, &names.aggregate_type)?.value.ok_or_else(|| {
-        RoutingError::NullAggregateType {
-            column: names.aggregate_type.clone(),
-        }
-    })?;
-    let payload =
-        column_bytes(column(row, &names.payload)?)?.ok_or_else(|| RoutingError::NullPayload {
-            column: names.payload.clone(),
+        let aggregate_type = column(row, at.aggregate_type, &names.aggregate_type)?
+            .value
+            .ok_or_else(|| RoutingError::NullAggregateType {
+                column: names.aggregate_type.clone(),
+            })?;
+        let payload = column_bytes(column(row, at.payload, &names.payload)?)?.ok_or_else(|| {
+            RoutingError::NullPayload {
+                column: names.payload.clone(),
+            }
         })?;
-    let key = column_bytes(column(row, &names.aggregate_id)?)?;
-    let topic = topic_for(config, aggregate_type)?;
-    let headers = headers(row, config, event_id)?;
-    Ok(OutboxRecord {
-        topic,
-        key,
-        payload,
-        headers,
-        event_id: event_id.to_owned(),
-    })
+        let key = column_bytes(column(row, at.aggregate_id, &names.aggregate_id)?)?;
+        let topic = match &self.last_topic {
+            Some((known, topic)) if known == aggregate_type => topic.clone(),
+            _ => {
+                let topic = topic_for(&self.config, aggregate_type)?;
+                self.last_topic = Some((aggregate_type.to_owned(), topic.clone()));
+                topic
+            }
+        };
+        let mut headers = Vec::with_capacity(2 + self.config.header_columns.len());
+        headers.push((ID_HEADER.to_owned(), event_id.as_bytes().to_vec()));
+        if let Some(event_type) = column(row, at.event_type, &names.event_type)?.value {
+            headers.push((TYPE_HEADER.to_owned(), event_type.as_bytes().to_vec()));
+        }
+        for (extra, position) in self.config.header_columns.iter().zip(&at.headers) {
+            if let Some(value) = column_bytes(column(row, *position, &extra.column)?)? {
+                headers.push((extra.header.clone(), value));
+            }
+        }
+        Ok(OutboxRecord {
+            topic,
+            key,
+            payload,
+            headers,
+            event_id: event_id.to_owned(),
+        })
+    }
 }
 
-fn column<'r>(row: &'r Row, name: &str) -> Result<RowColumn<'r>, RoutingError> {
-    row.columns()
-        .find(|column| column.name == name)
+/// The column at `position` (looked up by `name` in the row's relation).
+fn column<'r>(
+    row: &'r Row,
+    position: Option<usize>,
+    name: &str,
+) -> Result<RowColumn<'r>, RoutingError> {
+    position
+        .and_then(|index| row.column_at(index))
         .ok_or_else(|| RoutingError::UnknownColumn {
             table: row.table(),
             column: name.to_owned(),
@@ -298,23 +386,6 @@ fn topic_for(config: &RoutingConfig, aggregate_type: &str) -> Result<String, Rou
             source,
         }),
     }
-}
-
-fn headers(
-    row: &Row,
-    config: &RoutingConfig,
-    event_id: &str,
-) -> Result<Vec<(String, Vec<u8>)>, RoutingError> {
-    let mut headers = vec![(ID_HEADER.to_owned(), event_id.as_bytes().to_vec())];
-    if let Some(event_type) = column(row, &config.columns.event_type)?.value {
-        headers.push((TYPE_HEADER.to_owned(), event_type.as_bytes().to_vec()));
-    }
-    for extra in &config.header_columns {
-        if let Some(value) = column_bytes(column(row, &extra.column)?)? {
-            headers.push((extra.header.clone(), value));
-        }
-    }
-    Ok(headers)
 }
 
 /// Why a string is not a legal Kafka topic name.
@@ -763,7 +834,86 @@ mod tests {
         assert_eq!(codes.len(), errors.len());
     }
 
+    /// One row of a generated stream: which table shape, and some values (`None`: NULL).
+    #[derive(Debug, Clone)]
+    struct StreamRow {
+        /// 0: the default outbox; 1: the same columns in another order (an ALTER TABLE and
+        /// re-create); 2: without `type` and `traceparent` (errors once they are configured).
+        shape: usize,
+        aggregate_type: Option<&'static str>,
+        event_type: Option<&'static str>,
+        traceparent: Option<&'static str>,
+    }
+
+    fn stream_row() -> impl Strategy<Value = StreamRow> {
+        (
+            0usize..3,
+            proptest::option::weighted(
+                0.9,
+                proptest::sample::select(vec!["order", "payment", "bad topic", "order"]),
+            ),
+            proptest::option::of(Just("OrderCreated")),
+            proptest::option::of(Just(
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            )),
+        )
+            .prop_map(
+                |(shape, aggregate_type, event_type, traceparent)| StreamRow {
+                    shape,
+                    aggregate_type,
+                    event_type,
+                    traceparent,
+                },
+            )
+    }
+
     proptest! {
+        /// A router that caches column positions and the last topic across a stream of rows,
+        /// whose table changes shape and whose aggregate types change, yields exactly what
+        /// routing each row on its own yields (records and errors).
+        #[test]
+        fn a_router_over_a_stream_routes_each_row_as_routing_it_alone_would(
+            rows in proptest::collection::vec(stream_row(), 1..40),
+            with_traceparent in any::<bool>(),
+        ) {
+            let config = if with_traceparent { traceparent_config() } else { RoutingConfig::default() };
+            let shapes: [Vec<(&str, u32)>; 3] = [
+                outbox_columns(),
+                {
+                    let mut reordered = outbox_columns();
+                    reordered.rotate_left(2);
+                    reordered
+                },
+                outbox_columns().into_iter().filter(|(name, _)| !["type", "traceparent"].contains(name)).collect(),
+            ];
+            let mut cache = RelationCache::new();
+            let mut router = OutboxRouter::new(config.clone());
+            for planned in rows {
+                let columns = &shapes[planned.shape];
+                // A new Relation message per row whose shape differs from the last one, as
+                // pgoutput sends after a change; rows of one shape in a row share it.
+                if cache.get(RelationId(1)).is_none_or(|r| r.columns.len() != columns.len() || r.columns[0].name != columns[0].0) {
+                    cache.upsert(crate::domain::relation_cache::tests::relation(1, columns));
+                }
+                let values = columns
+                    .iter()
+                    .map(|(name, _)| match *name {
+                        "id" => Some(EVENT_ID),
+                        "aggregatetype" => planned.aggregate_type,
+                        "aggregateid" => Some("42"),
+                        "type" => planned.event_type,
+                        "payload" => Some("\\x00ff"),
+                        _ => planned.traceparent,
+                    })
+                    .map(|value| value.map_or(TupleValue::Null, |text| TupleValue::Text(text.as_bytes().to_vec())))
+                    .collect();
+                let row = cache
+                    .row_from_insert(Insert { relation_id: RelationId(1), new_tuple: TupleData { values } })
+                    .expect("row matches its relation");
+                prop_assert_eq!(router.route(&row), outbox_row_to_record(&row, &config));
+            }
+        }
+
         #[test]
         fn legal_aggregate_types_route_to_the_templated_topic(
             aggregate_type in "[a-zA-Z0-9._-]{1,236}"

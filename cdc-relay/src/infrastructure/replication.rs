@@ -1,11 +1,14 @@
 //! [`WalSource`] over `pgwire-replication`: one background task owns the replication session
 //! lifecycle (standby wait while another process holds the slot, START_REPLICATION, reconnect
 //! after transient errors) and forwards decoded events through a bounded channel, so
-//! [`WalSource::next_event`] is a cancel-safe channel receive and back-pressure reaches the
-//! socket when the relay stops reading.
+//! [`WalSource::next_events`] is a cancel-safe channel receive of every event waiting (up to the
+//! relay's limit: one wake-up per batch, not per event) and back-pressure reaches the socket
+//! when the relay stops reading. A permanent error ends the session task: it leaves the error
+//! in a shared slot and drops the channel's sender, so the relay receives every event sent
+//! before it, then the error.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pgwire_replication::{ReplicationClient, ReplicationConfig, ReplicationEvent};
@@ -37,7 +40,9 @@ pub struct ReplicationSettings {
 /// The `pgwire-replication` adapter.
 #[derive(Debug)]
 pub struct PgReplicationSource {
-    events: mpsc::Receiver<Result<WalEvent, RelayError>>,
+    events: mpsc::Receiver<WalEvent>,
+    /// Why the session task ended, if it failed (read once the channel is closed and drained).
+    failure: Arc<Mutex<Option<RelayError>>>,
     flushed: watch::Sender<Lsn>,
     stop: CancellationToken,
     task: Option<JoinHandle<()>>,
@@ -55,7 +60,9 @@ impl PgReplicationSource {
         let (events_tx, events) = mpsc::channel(CHANNEL_CAPACITY);
         let (flushed, flushed_rx) = watch::channel(Lsn::ZERO);
         let stop = CancellationToken::new();
+        let failure = Arc::new(Mutex::new(None));
         let session = Session {
+            failure: Arc::clone(&failure),
             settings,
             metadata: metadata.clone(),
             out: events_tx,
@@ -66,6 +73,7 @@ impl PgReplicationSource {
         let task = tokio::spawn(session.run());
         PgReplicationSource {
             events,
+            failure,
             flushed,
             stop,
             task: Some(task),
@@ -75,8 +83,23 @@ impl PgReplicationSource {
 }
 
 impl WalSource for PgReplicationSource {
-    async fn next_event(&mut self) -> Result<Option<WalEvent>, RelayError> {
-        self.events.recv().await.transpose()
+    async fn next_events(
+        &mut self,
+        into: &mut Vec<WalEvent>,
+        limit: usize,
+    ) -> Result<usize, RelayError> {
+        // Cancel-safe; 0 only once the session task is gone and every event it sent was taken.
+        match self.events.recv_many(into, limit.max(1)).await {
+            0 => match self.failure.lock().map(|mut failure| failure.take()) {
+                Ok(Some(error)) => Err(error),
+                Ok(None) => Ok(0),
+                Err(_poisoned) => Err(RelayError::Replication {
+                    message: "the replication session task panicked".into(),
+                    transient: false,
+                }),
+            },
+            count => Ok(count),
+        }
     }
 
     fn report_flushed(&mut self, lsn: Lsn) {
@@ -115,7 +138,8 @@ impl WalSource for PgReplicationSource {
 struct Session {
     settings: ReplicationSettings,
     metadata: MetadataDb,
-    out: mpsc::Sender<Result<WalEvent, RelayError>>,
+    out: mpsc::Sender<WalEvent>,
+    failure: Arc<Mutex<Option<RelayError>>>,
     flushed: watch::Receiver<Lsn>,
     stop: CancellationToken,
     replicating: Arc<AtomicBool>,
@@ -137,7 +161,7 @@ impl Session {
                     continue;
                 }
                 Err(error) => {
-                    let _ = self.out.send(Err(error)).await;
+                    self.fail(error);
                     return;
                 }
             };
@@ -153,10 +177,18 @@ impl Session {
                     }
                 }
                 Err(error) => {
-                    let _ = self.out.send(Err(error)).await;
+                    self.fail(error);
                     return;
                 }
             }
+        }
+    }
+
+    /// Leave `error` for the relay, which reads it after the events sent before it (the sender
+    /// is dropped when the task returns).
+    fn fail(&self, error: RelayError) {
+        if let Ok(mut failure) = self.failure.lock() {
+            *failure = Some(error);
         }
     }
 
@@ -204,7 +236,7 @@ impl Session {
                         tracing::info!(slot, %durable, "replication started (active instance)");
                         if self
                             .out
-                            .send(Ok(WalEvent::SessionStarted { durable }))
+                            .send(WalEvent::SessionStarted { durable })
                             .await
                             .is_err()
                         {
@@ -295,7 +327,7 @@ impl Session {
                     },
                 }
             };
-            permit.send(Ok(event));
+            permit.send(event);
         }
     }
 }
