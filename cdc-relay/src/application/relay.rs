@@ -180,6 +180,9 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
                     for event in events.drain(..) {
                         self.on_event(event).await?;
                     }
+                    // Once per batch: while Kafka is away no report comes to update it, and the
+                    // gauge must show the records held (up to max_in_flight).
+                    telemetry::in_flight(self.tracker.in_flight());
                 }
                 _ = heartbeat_timer.tick(), if heartbeat_on => self.maybe_heartbeat(),
             }
