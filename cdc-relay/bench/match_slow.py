@@ -1,16 +1,22 @@
 #!/usr/bin/env python3
-"""Match the slow seconds of a latency run to broker GC pauses and Postgres checkpoints.
+"""Match the slow seconds of a latency run to broker GC pauses, Postgres checkpoints and slow
+fsyncs (Postgres' WAL flushes, the broker's).
 
 Inputs (written by bench/run.sh for one latency run):
   --latency FILE   the bench's latency output: "slow write second <unix> ..." lines
   --jstat FILE     `jstat -gc -t <broker pid> 100` output (Timestamp = JVM uptime in s)
   --uptime FILE    one line "<unix time> <JVM uptime s>" taken with `jcmd <pid> VM.uptime`
   --pg-log FILE    postgres.log ("2026-11-26 10:27:07.743 UTC [pid] LOG:  checkpoint ...")
+  --fsync FILE     `perf trace -T -a -e fdatasync,fsync --duration 5` output: every fsync or
+                   fdatasync over 5 ms on the machine ("<monotonic ms> (<duration> ms): comm/tid")
+  --clock FILE     one line "<unix time> <CLOCK_MONOTONIC s>" taken together, to place them
   --from/--to      the run's window (unix seconds)
 
 For every slow second S (records written in S took over 20 ms to reach the consumer) it lists
 the GC pauses (young, full, concurrent-cycle pauses; from the jstat counters, 100 ms resolution)
-and the checkpoints (start..complete) that overlap [S - 1, S + 1]. The base rate says how
+the checkpoints (start..complete) and the slow fsyncs that overlap [S - 1, S + 1]. A Postgres
+commit's timestamp is taken before its WAL flush, and the walsender sends only flushed WAL, so
+a stalled fdatasync delays every commit behind it by the stall. The base rate says how
 many of ALL seconds of the window have one nearby, so a coincidence can be told from a cause.
 """
 
@@ -91,6 +97,23 @@ def checkpoints(pg_log: str, start: float, end: float) -> list[tuple[float, floa
     return out
 
 
+def slow_fsyncs(trace: str, clock: str) -> list[tuple[float, float, str, float]]:
+    """(start, end, "fsync by comm", ms) of the traced fsync/fdatasync calls."""
+    with open(clock) as f:
+        unix, mono = (float(x) for x in f.read().split()[:2])
+    offset = unix - mono
+    line_re = re.compile(r"^\s*([\d.]+) \(\s*([\d.]+) ms\): ([^/]+)/\d+ (\w+)\(")
+    out = []
+    with open(trace, errors="replace") as f:
+        for line in f:
+            m = line_re.match(line)
+            if m:
+                start = float(m.group(1)) / 1000 + offset
+                ms = float(m.group(2))
+                out.append((start, start + ms / 1000, f"{m.group(4)} by {m.group(3)}", ms))
+    return out
+
+
 def near(second: int, a: float, b: float) -> bool:
     return a <= second + 1 + NEAR and b >= second - NEAR
 
@@ -101,6 +124,8 @@ def main() -> None:
     p.add_argument("--jstat")
     p.add_argument("--uptime")
     p.add_argument("--pg-log")
+    p.add_argument("--fsync")
+    p.add_argument("--clock")
     p.add_argument("--from", dest="start", type=float, required=True)
     p.add_argument("--to", dest="end", type=float, required=True)
     a = p.parse_args()
@@ -109,28 +134,36 @@ def main() -> None:
     gcs = gc_pauses(a.jstat, a.uptime) if a.jstat and a.uptime else []
     gcs = [g for g in gcs if g[1] >= a.start - NEAR and g[0] <= a.end + NEAR]
     cps = checkpoints(a.pg_log, a.start, a.end) if a.pg_log else []
+    syncs = slow_fsyncs(a.fsync, a.clock) if a.fsync and a.clock else []
+    syncs = [x for x in syncs if x[1] >= a.start - NEAR and x[0] <= a.end + NEAR]
     utc = lambda t: dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%H:%M:%S.%f")[:-3]
 
     print(f"window {utc(a.start)}..{utc(a.end)} UTC: {len(slow)} slow second(s), "
-          f"{len(gcs)} GC interval(s) with a pause, {len(cps)} checkpoint(s)")
+          f"{len(gcs)} GC interval(s) with a pause, {len(cps)} checkpoint(s), "
+          f"{len(syncs)} fsync(s) over 5 ms" + ("" if a.fsync else " (not traced)"))
     for g in gcs:
         print(f"  gc {g[2]:10s} {utc(g[0])}..{utc(g[1])} pause {g[3]:.1f} ms")
     for c in cps:
         print(f"  checkpoint {utc(c[0])}..{utc(c[1])} ({c[2]})")
-    with_gc = with_cp = neither = 0
+    for x in syncs:
+        print(f"  {x[2]:28s} {utc(x[0])} took {x[3]:.1f} ms")
+    with_gc = with_cp = with_sync = neither = 0
     for second, what in sorted(slow.items()):
         g = [f"{x[2]} gc {x[3]:.0f} ms" for x in gcs if near(second, x[0], x[1])]
         c = [f"checkpoint ({x[2]})" for x in cps if near(second, x[0], x[1])]
+        y = [f"{x[2]} {x[3]:.0f} ms" for x in syncs if near(second, x[0], x[1]) and x[3] >= 10]
         with_gc += bool(g)
         with_cp += bool(c)
-        neither += not g and not c
-        print(f"  slow {utc(second)[:8]}: {what}; near: {', '.join(g + c) or 'nothing'}")
+        with_sync += bool(y)
+        neither += not g and not c and not y
+        print(f"  slow {utc(second)[:8]}: {what}; near: {', '.join(g + c + y) or 'nothing'}")
     seconds = range(int(a.start), int(a.end) + 1)
     base_gc = sum(any(near(s, x[0], x[1]) for x in gcs) for s in seconds)
     base_cp = sum(any(near(s, x[0], x[1]) for x in cps) for s in seconds)
+    base_sync = sum(any(near(s, x[0], x[1]) and x[3] >= 10 for x in syncs) for s in seconds)
     print(f"summary: slow seconds {len(slow)}: near a GC pause {with_gc}, near a checkpoint {with_cp}, "
-          f"near neither {neither}; base rate over all {len(seconds)} seconds: "
-          f"GC {base_gc}, checkpoint {base_cp}")
+          f"near an fsync over 10 ms {with_sync}, near none {neither}; base rate over all "
+          f"{len(seconds)} seconds: GC {base_gc}, checkpoint {base_cp}, fsync over 10 ms {base_sync}")
 
 
 if __name__ == "__main__":

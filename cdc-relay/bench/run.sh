@@ -14,7 +14,9 @@
 #       timestamp -> delivery report; quantiles as "<= bucket bound"), plus the bench
 #       consumer's insert -> consume view (exact quantiles, and the seconds with slow records),
 #       and those seconds matched by timestamp to the broker's GC pauses (jstat -gc every
-#       100 ms) and Postgres' checkpoints (postgres.log): slow-RATE-REP.txt.
+#       100 ms), Postgres' checkpoints (postgres.log) and fsyncs over 5 ms on the machine
+#       (perf trace): slow-RATE-REP.txt. The relay's cdc_relay_commit_to_read_seconds splits
+#       commit -> ack into its Postgres side (commit -> read) and the rest.
 #
 # Usage: cdc-relay/bench/run.sh [--rows N] [--repeat R] [--latency-seconds S] [--skip-latency]
 #                               [--profile]   (perf record -e cpu-clock of the first relay drain)
@@ -131,8 +133,24 @@ stop_gc_watch() {
   [ -n "${JSTAT_PID:-}" ] && kill "$JSTAT_PID" 2>/dev/null || true
   JSTAT_PID=
 }
+# Also while a latency run goes: every fsync / fdatasync over 5 ms on the machine (Postgres' WAL
+# flushes, the broker's), with CLOCK_MONOTONIC at a known wall-clock time to place them; skipped
+# where `perf trace` is missing or not permitted.
+start_fsync_watch() { # start_fsync_watch PREFIX
+  FSYNC_FILES=
+  command -v perf >/dev/null && perf trace -a -e fsync true >/dev/null 2>&1 || return 0
+  FSYNC_FILES=$1
+  python3 -c 'import time; print(time.time(), time.clock_gettime(time.CLOCK_MONOTONIC))' >"$1.clock"
+  perf trace -T -a -e fdatasync,fsync --duration 5 -o "$1.trace" >/dev/null 2>&1 &
+  FSYNC_PID=$!
+}
+stop_fsync_watch() {
+  [ -n "${FSYNC_PID:-}" ] && { kill -INT "$FSYNC_PID" 2>/dev/null; wait "$FSYNC_PID" 2>/dev/null; } || true
+  FSYNC_PID=
+}
 cleanup() {
   stop_gc_watch
+  stop_fsync_watch
   [ -n "${PERF_PID:-}" ] && kill -INT "$PERF_PID" 2>/dev/null || true
   stop_relay
   cleanup_db
@@ -196,19 +214,25 @@ for REP in $(seq 1 "$REPEAT"); do
     psql_admin -c "CHECKPOINT"
     for RATE in 1000 3000; do
       PORT=$((18091 + RATE / 1000))
+      # Where the slot's decoding restarts vs. where output resumes: the walsender re-decodes
+      # everything between restart_lsn and confirmed_flush_lsn before it streams a new change.
+      psql_db -F ' ' -c "SELECT now(), restart_lsn, confirmed_flush_lsn, pg_current_wal_lsn(), pg_wal_lsn_diff(confirmed_flush_lsn, restart_lsn) FROM pg_replication_slots WHERE slot_name = 'bench_relay'" >"$OUT/slot-$RATE-$REP.txt"
       start_relay $PORT "$OUT/relay-$RATE-$REP.log"
       start_gc_watch "$OUT/gc-$RATE-$REP"
+      start_fsync_watch "$OUT/fsync-$RATE-$REP"
       LAT_FROM=$(date +%s.%N)
       $BENCH latency --database-url "$URL" --topic "$PREFIX.order" --rate $RATE \
         --seconds "$LAT_SECONDS" --bootstrap "$BOOT" | tee "$OUT/latency-$RATE-$REP.txt" | sed -n 1,2p
       LAT_TO=$(date +%s.%N)
       stop_gc_watch
+      stop_fsync_watch
       curl -s "127.0.0.1:$PORT/metrics" >"$OUT/relay-$RATE-$REP.metrics"
       stop_relay
       # Slow seconds vs broker GC pauses and Postgres checkpoints (timestamps).
       python3 cdc-relay/bench/match_slow.py --latency "$OUT/latency-$RATE-$REP.txt" \
         --from "$LAT_FROM" --to "$LAT_TO" --pg-log "$PG_LOG" \
         ${GC_FILES:+--jstat "$OUT/gc-$RATE-$REP.jstat" --uptime "$OUT/gc-$RATE-$REP.uptime"} \
+        ${FSYNC_FILES:+--fsync "$OUT/fsync-$RATE-$REP.trace" --clock "$OUT/fsync-$RATE-$REP.clock"} \
         >"$OUT/slow-$RATE-$REP.txt" 2>&1 || true
       tail -1 "$OUT/slow-$RATE-$REP.txt"
       awk -v metric=cdc_relay_commit_to_ack_seconds -f cdc-relay/bench/histogram.awk \
@@ -217,6 +241,13 @@ for REP in $(seq 1 "$REPEAT"); do
         result "ack_${RATE}_${Q}_ms" "$(awk -v q="$Q" '$1 == q {print $3}' "$OUT/histogram-$RATE-$REP.txt")"
       done
       echo "commit -> ack at $RATE/s (relay histogram): $(grep -E '^p' "$OUT/histogram-$RATE-$REP.txt" | tr '\n' ' ')"
+      # Its Postgres side: commit -> the relay read the transaction (per transaction).
+      awk -v metric=cdc_relay_commit_to_read_seconds -f cdc-relay/bench/histogram.awk \
+        "$OUT/relay-$RATE-$REP.metrics" >"$OUT/histogram-read-$RATE-$REP.txt"
+      for Q in p50 p99 p99.9; do
+        result "read_${RATE}_${Q}_ms" "$(awk -v q="$Q" '$1 == q {print $3}' "$OUT/histogram-read-$RATE-$REP.txt")"
+      done
+      echo "commit -> read at $RATE/s (per transaction): $(grep -E '^p' "$OUT/histogram-read-$RATE-$REP.txt" | tr '\n' ' ')"
     done
   fi
   cleanup_db
@@ -228,7 +259,8 @@ printf '%-34s %12s %12s %12s\n' measurement min median max
 for NAME in recv_rows_per_s recv_cpu_s_per_1m relay_events_per_s relay_cpu_s_per_1m \
   relay_peak_rss_mb relay_vs_recvlogical kafka_perf_records_per_s relay_vs_kafka_perf \
   ack_1000_p50_ms ack_1000_p99_ms ack_1000_p99.9_ms ack_3000_p50_ms ack_3000_p99_ms \
-  ack_3000_p99.9_ms $(cut -f2 "$RESULTS" | grep '^cmp_' | sort -u); do
+  ack_3000_p99.9_ms read_1000_p99_ms read_1000_p99.9_ms read_3000_p99_ms read_3000_p99.9_ms \
+  $(cut -f2 "$RESULTS" | grep '^cmp_' | sort -u); do
   awk -F'\t' -v name="$NAME" '$2 == name {print $3}' "$RESULTS" | sort -g | awk -v name="$NAME" '
     {v[NR] = $1}
     END {

@@ -16,6 +16,10 @@ pub const BAD_ROWS_TOTAL: &str = "cdc_relay_bad_rows_total";
 pub const NEWEST_EVENT_AGE_MS: &str = "cdc_relay_newest_event_age_milliseconds";
 /// Commit timestamp → Kafka ack, per event.
 pub const COMMIT_TO_ACK_SECONDS: &str = "cdc_relay_commit_to_ack_seconds";
+/// Commit timestamp → the relay read the transaction's Begin from the replication stream, per
+/// transaction: the Postgres side of [`COMMIT_TO_ACK_SECONDS`] (walsender decoding, network,
+/// the relay's read loop); the rest is the Kafka side.
+pub const COMMIT_TO_READ_SECONDS: &str = "cdc_relay_commit_to_read_seconds";
 /// `pg_current_wal_lsn() - confirmed_flush_lsn` of the slot.
 pub const SLOT_LAG_BYTES: &str = "cdc_relay_slot_lag_bytes";
 /// Heartbeat messages written.
@@ -31,6 +35,7 @@ pub(crate) struct AckMetrics {
     events: metrics::Counter,
     newest_age_ms: metrics::Gauge,
     commit_to_ack: metrics::Histogram,
+    commit_to_read: metrics::Histogram,
 }
 
 impl std::fmt::Debug for AckMetrics {
@@ -45,12 +50,18 @@ impl AckMetrics {
             events: metrics::counter!(EVENTS_TOTAL),
             newest_age_ms: metrics::gauge!(NEWEST_EVENT_AGE_MS),
             commit_to_ack: metrics::histogram!(COMMIT_TO_ACK_SECONDS),
+            commit_to_read: metrics::histogram!(COMMIT_TO_READ_SECONDS),
         }
     }
 
     /// One acknowledged record's commit -> ack time.
     pub(crate) fn commit_to_ack(&self, age: Duration) {
         self.commit_to_ack.record(age.as_secs_f64());
+    }
+
+    /// One transaction's commit -> read time.
+    pub(crate) fn commit_to_read(&self, age: Duration) {
+        self.commit_to_read.record(age.as_secs_f64());
     }
 
     /// A batch of `count` acks was applied; `newest` is the age of its last one.

@@ -304,6 +304,8 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
                 final_lsn,
                 commit_time,
             } => {
+                self.metrics
+                    .commit_to_read(age_at(commit_time, unix_micros_now()));
                 // A transaction committed before the durable position is already in Kafka.
                 let skip = final_lsn < self.tracker.flushable_lsn();
                 if !skip {
