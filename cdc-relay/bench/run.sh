@@ -82,6 +82,11 @@ drain() {
   user_s=$(awk "BEGIN{printf \"%.2f\", ${stat[13]}/$CLK_TCK}")
   sys_s=$(awk "BEGIN{printf \"%.2f\", ${stat[14]}/$CLK_TCK}")
   rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$RELAY_PID/status")
+  # CPU seconds per thread (tokio runtime, librdkafka's broker threads, its delivery-report
+  # poller): where the process's CPU went.
+  for T in /proc/"$RELAY_PID"/task/*; do
+    awk -v tck="$CLK_TCK" -v comm="$(cat "$T/comm")" '{printf "%-16s %6.2f user %6.2f sys\n", comm, $14/tck, $15/tck}' "$T/stat"
+  done | sort -k2 -gr >"$OUT/$name-threads-$REP.txt"
   if [ -n "${PERF_PID:-}" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=; fi
   curl -s "127.0.0.1:$port/metrics" >"$OUT/$name-drain-$REP.metrics"
   stop_relay
@@ -241,13 +246,16 @@ for REP in $(seq 1 "$REPEAT"); do
         result "ack_${RATE}_${Q}_ms" "$(awk -v q="$Q" '$1 == q {print $3}' "$OUT/histogram-$RATE-$REP.txt")"
       done
       echo "commit -> ack at $RATE/s (relay histogram): $(grep -E '^p' "$OUT/histogram-$RATE-$REP.txt" | tr '\n' ' ')"
-      # Its Postgres side: commit -> the relay read the transaction (per transaction).
-      awk -v metric=cdc_relay_commit_to_read_seconds -f cdc-relay/bench/histogram.awk \
-        "$OUT/relay-$RATE-$REP.metrics" >"$OUT/histogram-read-$RATE-$REP.txt"
-      for Q in p50 p99 p99.9; do
-        result "read_${RATE}_${Q}_ms" "$(awk -v q="$Q" '$1 == q {print $3}' "$OUT/histogram-read-$RATE-$REP.txt")"
+      # Its two sides: commit -> the relay read the transaction (Postgres' commit flush and
+      # walsender; per transaction) and read -> ack (the relay and Kafka; per event).
+      for SIDE in read:commit_to_read relay:read_to_ack; do
+        awk -v metric="cdc_relay_${SIDE#*:}_seconds" -f cdc-relay/bench/histogram.awk \
+          "$OUT/relay-$RATE-$REP.metrics" >"$OUT/histogram-${SIDE%%:*}-$RATE-$REP.txt"
+        for Q in p50 p99 p99.9; do
+          result "${SIDE%%:*}_${RATE}_${Q}_ms" "$(awk -v q="$Q" '$1 == q {print $3}' "$OUT/histogram-${SIDE%%:*}-$RATE-$REP.txt")"
+        done
+        echo "${SIDE#*:} at $RATE/s: $(grep -E '^p' "$OUT/histogram-${SIDE%%:*}-$RATE-$REP.txt" | tr '\n' ' ')"
       done
-      echo "commit -> read at $RATE/s (per transaction): $(grep -E '^p' "$OUT/histogram-read-$RATE-$REP.txt" | tr '\n' ' ')"
     done
   fi
   cleanup_db
@@ -260,6 +268,8 @@ for NAME in recv_rows_per_s recv_cpu_s_per_1m relay_events_per_s relay_cpu_s_per
   relay_peak_rss_mb relay_vs_recvlogical kafka_perf_records_per_s relay_vs_kafka_perf \
   ack_1000_p50_ms ack_1000_p99_ms ack_1000_p99.9_ms ack_3000_p50_ms ack_3000_p99_ms \
   ack_3000_p99.9_ms read_1000_p99_ms read_1000_p99.9_ms read_3000_p99_ms read_3000_p99.9_ms \
+  relay_1000_p50_ms relay_1000_p99_ms relay_1000_p99.9_ms relay_3000_p50_ms relay_3000_p99_ms \
+  relay_3000_p99.9_ms \
   $(cut -f2 "$RESULTS" | grep '^cmp_' | sort -u); do
   awk -F'\t' -v name="$NAME" '$2 == name {print $3}' "$RESULTS" | sort -g | awk -v name="$NAME" '
     {v[NR] = $1}
@@ -269,7 +279,8 @@ for NAME in recv_rows_per_s recv_cpu_s_per_1m relay_events_per_s relay_cpu_s_per
       printf "%-34s %12s %12s %12s\n", name, v[1], med, v[NR]
     }'
 done
-echo "(ack_* are histogram bucket bounds in ms: p99 <= value; cpu_s_per_1m / 1,000,000 s = us/event)"
+echo "(ack_* commit -> ack, read_* commit -> read, relay_* read -> ack: histogram bucket bounds in ms,"
+echo " p99 <= value; cpu_s_per_1m / 1,000,000 s = us/event)"
 if [ "$PROFILE" = 1 ]; then
   echo "profile: perf report -i $OUT/relay.perf.data --no-children --sort symbol"
 fi

@@ -20,6 +20,9 @@ pub const COMMIT_TO_ACK_SECONDS: &str = "cdc_relay_commit_to_ack_seconds";
 /// transaction: the Postgres side of [`COMMIT_TO_ACK_SECONDS`] (walsender decoding, network,
 /// the relay's read loop); the rest is the Kafka side.
 pub const COMMIT_TO_READ_SECONDS: &str = "cdc_relay_commit_to_read_seconds";
+/// The relay read the record's transaction → Kafka ack, per event: the relay's and Kafka's
+/// side of [`COMMIT_TO_ACK_SECONDS`], without Postgres' commit flush and walsender.
+pub const READ_TO_ACK_SECONDS: &str = "cdc_relay_read_to_ack_seconds";
 /// `pg_current_wal_lsn() - confirmed_flush_lsn` of the slot.
 pub const SLOT_LAG_BYTES: &str = "cdc_relay_slot_lag_bytes";
 /// Heartbeat messages written.
@@ -36,6 +39,7 @@ pub(crate) struct AckMetrics {
     newest_age_ms: metrics::Gauge,
     commit_to_ack: metrics::Histogram,
     commit_to_read: metrics::Histogram,
+    read_to_ack: metrics::Histogram,
 }
 
 impl std::fmt::Debug for AckMetrics {
@@ -51,6 +55,7 @@ impl AckMetrics {
             newest_age_ms: metrics::gauge!(NEWEST_EVENT_AGE_MS),
             commit_to_ack: metrics::histogram!(COMMIT_TO_ACK_SECONDS),
             commit_to_read: metrics::histogram!(COMMIT_TO_READ_SECONDS),
+            read_to_ack: metrics::histogram!(READ_TO_ACK_SECONDS),
         }
     }
 
@@ -62,6 +67,11 @@ impl AckMetrics {
     /// One transaction's commit -> read time.
     pub(crate) fn commit_to_read(&self, age: Duration) {
         self.commit_to_read.record(age.as_secs_f64());
+    }
+
+    /// One acknowledged record's read -> ack time.
+    pub(crate) fn read_to_ack(&self, age: Duration) {
+        self.read_to_ack.record(age.as_secs_f64());
     }
 
     /// A batch of `count` acks was applied; `newest` is the age of its last one.

@@ -79,6 +79,8 @@ pub struct RelaySettings {
 struct Sent {
     /// Commit timestamp of the record's transaction (commit -> ack latency).
     commit_time: PgTimestamp,
+    /// When the relay read the record's transaction (unix µs; read -> ack latency).
+    read_at_micros: i64,
     /// Failed attempts so far (the re-send backoff grows with them).
     attempts: u32,
     /// What the "event published" debug line shows; only set while that line is enabled.
@@ -88,6 +90,8 @@ struct Sent {
 #[derive(Debug)]
 struct OpenTx {
     commit_time: PgTimestamp,
+    /// When its Begin was read (unix µs).
+    read_at_micros: i64,
     /// Already durable in an earlier session: its changes are not published again.
     skip: bool,
     touched_outbox: bool,
@@ -261,6 +265,12 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
                         "event published"
                     );
                 }
+                if sent.read_at_micros > 0 {
+                    let read_to_ack = now_micros.saturating_sub(sent.read_at_micros);
+                    self.metrics.read_to_ack(Duration::from_micros(
+                        u64::try_from(read_to_ack).unwrap_or_default(),
+                    ));
+                }
                 Ok(Some(age_at(sent.commit_time, now_micros)))
             }
             Err(failure) => {
@@ -304,8 +314,9 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
                 final_lsn,
                 commit_time,
             } => {
+                let read_at_micros = unix_micros_now();
                 self.metrics
-                    .commit_to_read(age_at(commit_time, unix_micros_now()));
+                    .commit_to_read(age_at(commit_time, read_at_micros));
                 // A transaction committed before the durable position is already in Kafka.
                 let skip = final_lsn < self.tracker.flushable_lsn();
                 if !skip {
@@ -313,6 +324,7 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
                 }
                 self.open_tx = Some(OpenTx {
                     commit_time,
+                    read_at_micros,
                     skip,
                     touched_outbox: false,
                 });
@@ -349,9 +361,9 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
     }
 
     async fn on_change(&mut self, lsn: Lsn, message: PgOutputMessage) -> Result<(), RelayError> {
-        let (skip, commit_time) = match &self.open_tx {
-            Some(tx) => (tx.skip, tx.commit_time),
-            None => (false, PgTimestamp(0)),
+        let (skip, commit_time, read_at_micros) = match &self.open_tx {
+            Some(tx) => (tx.skip, tx.commit_time, tx.read_at_micros),
+            None => (false, PgTimestamp(0), 0),
         };
         match message {
             PgOutputMessage::Relation(relation) => {
@@ -366,7 +378,8 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
                     if let Some(tx) = self.open_tx.as_mut() {
                         tx.touched_outbox = true;
                     }
-                    self.on_outbox_insert(lsn, insert, commit_time).await?;
+                    self.on_outbox_insert(lsn, insert, commit_time, read_at_micros)
+                        .await?;
                 }
             }
             PgOutputMessage::Update(_) => telemetry::ignored_change("update"),
@@ -395,6 +408,7 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
         lsn: Lsn,
         insert: Insert,
         commit_time: PgTimestamp,
+        read_at_micros: i64,
     ) -> Result<(), RelayError> {
         // The raw columns are only needed for an error record; copy them up front only when the
         // tuple cannot become a Row (otherwise the Row itself provides them).
@@ -455,13 +469,14 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
                 }
             }
         };
-        self.publish(record, commit_time).await
+        self.publish(record, commit_time, read_at_micros).await
     }
 
     async fn publish(
         &mut self,
         record: OutboxRecord,
         commit_time: PgTimestamp,
+        read_at_micros: i64,
     ) -> Result<(), RelayError> {
         // What the "event published" debug line shows, kept only while it is enabled.
         let published = tracing::enabled!(Level::DEBUG).then(|| {
@@ -479,6 +494,7 @@ impl<S: WalSource, K: EventSink, H: Heartbeat> Relay<S, K, H> {
         });
         let seq = self.tracker.record_sent(Sent {
             commit_time,
+            read_at_micros,
             attempts: 0,
             published,
         })?;
