@@ -88,6 +88,12 @@ enum Command {
         payload_bytes: i32,
         #[arg(long, default_value = "127.0.0.1:9092")]
         bootstrap: String,
+        /// After the warm-up, save the relay's /metrics here (with curl from --metrics-url), so
+        /// the steady-state histograms can be taken as the difference to the end.
+        #[arg(long, requires = "metrics_before")]
+        metrics_url: Option<String>,
+        #[arg(long, requires = "metrics_url")]
+        metrics_before: Option<String>,
     },
 }
 
@@ -155,7 +161,10 @@ async fn main() -> anyhow::Result<()> {
             seconds,
             payload_bytes,
             bootstrap,
+            metrics_url,
+            metrics_before,
         } => {
+            let snapshot = metrics_url.zip(metrics_before);
             latency(
                 &database_url,
                 &topic,
@@ -164,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
                 seconds,
                 payload_bytes,
                 &bootstrap,
+                snapshot,
             )
             .await?
         }
@@ -210,6 +220,7 @@ async fn latency(
     seconds: u64,
     payload_bytes: i32,
     bootstrap: &str,
+    metrics_snapshot: Option<(String, String)>,
 ) -> anyhow::Result<()> {
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
@@ -229,6 +240,39 @@ async fn latency(
     tokio::time::sleep(Duration::from_secs(2)).await;
 
     let client = connect(database_url).await?;
+    // Warm-up, not measured: one marker row, waited for until the consumer has it. A relay that
+    // just (re)started first re-decodes the WAL between its slot's restart_lsn and
+    // confirmed_flush_lsn (Postgres moves restart_lsn only past a running-transactions record a
+    // client confirmed; after a large backlog and an idle gap that can be the whole backlog):
+    // a start-up cost, reported here on its own instead of inside the steady-state figures.
+    let started = Instant::now();
+    client
+        .execute(
+            INSERT_ROWS,
+            &[&aggregate_type, &-1_i64, &1_i64, &payload_bytes],
+        )
+        .await?;
+    let warm_deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if Instant::now() > warm_deadline {
+            bail!("warm-up marker not consumed within 120 s: is the relay running?");
+        }
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+            break;
+        }
+    }
+    println!(
+        "warm-up: the marker row took {:.1} ms from insert to consume (relay start-up catch-up)",
+        started.elapsed().as_secs_f64() * 1000.0
+    );
+    if let Some((url, path)) = metrics_snapshot {
+        let status = std::process::Command::new("curl")
+            .args(["-sf", "-o", &path, &url])
+            .status()?;
+        if !status.success() {
+            bail!("curl {url}: {status}");
+        }
+    }
     let total = rate * seconds;
     let (tag, topic_owned) = (aggregate_type.to_owned(), topic.to_owned());
     let writer = tokio::spawn(async move {

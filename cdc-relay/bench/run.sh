@@ -227,7 +227,9 @@ for REP in $(seq 1 "$REPEAT"); do
       start_fsync_watch "$OUT/fsync-$RATE-$REP"
       LAT_FROM=$(date +%s.%N)
       $BENCH latency --database-url "$URL" --topic "$PREFIX.order" --rate $RATE \
-        --seconds "$LAT_SECONDS" --bootstrap "$BOOT" | tee "$OUT/latency-$RATE-$REP.txt" | sed -n 1,2p
+        --seconds "$LAT_SECONDS" --bootstrap "$BOOT" --metrics-url "127.0.0.1:$PORT/metrics" \
+        --metrics-before "$OUT/relay-$RATE-$REP.before.metrics" | tee "$OUT/latency-$RATE-$REP.txt" | sed -n 1,2p
+      result "warmup_${RATE}_ms" "$(awk '/^warm-up:/ {print $6}' "$OUT/latency-$RATE-$REP.txt")"
       LAT_TO=$(date +%s.%N)
       stop_gc_watch
       stop_fsync_watch
@@ -240,7 +242,9 @@ for REP in $(seq 1 "$REPEAT"); do
         ${FSYNC_FILES:+--fsync "$OUT/fsync-$RATE-$REP.trace" --clock "$OUT/fsync-$RATE-$REP.clock"} \
         >"$OUT/slow-$RATE-$REP.txt" 2>&1 || true
       tail -1 "$OUT/slow-$RATE-$REP.txt"
-      awk -v metric=cdc_relay_commit_to_ack_seconds -f cdc-relay/bench/histogram.awk \
+      # Steady state only: what the relay recorded after the warm-up (the difference of scrapes).
+      awk -v metric=cdc_relay_commit_to_ack_seconds -v before="$OUT/relay-$RATE-$REP.before.metrics" \
+        -f cdc-relay/bench/histogram.awk \
         "$OUT/relay-$RATE-$REP.metrics" >"$OUT/histogram-$RATE-$REP.txt"
       for Q in p50 p99 p99.9; do
         result "ack_${RATE}_${Q}_ms" "$(awk -v q="$Q" '$1 == q {print $3}' "$OUT/histogram-$RATE-$REP.txt")"
@@ -249,7 +253,8 @@ for REP in $(seq 1 "$REPEAT"); do
       # Its two sides: commit -> the relay read the transaction (Postgres' commit flush and
       # walsender; per transaction) and read -> ack (the relay and Kafka; per event).
       for SIDE in read:commit_to_read relay:read_to_ack; do
-        awk -v metric="cdc_relay_${SIDE#*:}_seconds" -f cdc-relay/bench/histogram.awk \
+        awk -v metric="cdc_relay_${SIDE#*:}_seconds" -v before="$OUT/relay-$RATE-$REP.before.metrics" \
+          -f cdc-relay/bench/histogram.awk \
           "$OUT/relay-$RATE-$REP.metrics" >"$OUT/histogram-${SIDE%%:*}-$RATE-$REP.txt"
         for Q in p50 p99 p99.9; do
           result "${SIDE%%:*}_${RATE}_${Q}_ms" "$(awk -v q="$Q" '$1 == q {print $3}' "$OUT/histogram-${SIDE%%:*}-$RATE-$REP.txt")"
@@ -267,7 +272,7 @@ printf '%-34s %12s %12s %12s\n' measurement min median max
 for NAME in recv_rows_per_s recv_cpu_s_per_1m relay_events_per_s relay_cpu_s_per_1m \
   relay_peak_rss_mb relay_vs_recvlogical kafka_perf_records_per_s relay_vs_kafka_perf \
   ack_1000_p50_ms ack_1000_p99_ms ack_1000_p99.9_ms ack_3000_p50_ms ack_3000_p99_ms \
-  ack_3000_p99.9_ms read_1000_p99_ms read_1000_p99.9_ms read_3000_p99_ms read_3000_p99.9_ms \
+  ack_3000_p99.9_ms warmup_1000_ms warmup_3000_ms read_1000_p99_ms read_1000_p99.9_ms read_3000_p99_ms read_3000_p99.9_ms \
   relay_1000_p50_ms relay_1000_p99_ms relay_1000_p99.9_ms relay_3000_p50_ms relay_3000_p99_ms \
   relay_3000_p99.9_ms \
   $(cut -f2 "$RESULTS" | grep '^cmp_' | sort -u); do

@@ -71,6 +71,7 @@ async fn run(args: RelayArgs) -> anyhow::Result<()> {
     );
     let cancel = shutdown_token();
     let metrics = install_metrics();
+    cdc_relay::telemetry::describe_metrics();
 
     // Delivery reports, producer polling thread -> relay (bounded by --max-in-flight in use).
     let (reports_tx, reports) = tokio::sync::mpsc::unbounded_channel();

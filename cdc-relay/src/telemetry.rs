@@ -32,6 +32,59 @@ pub const SESSIONS_TOTAL: &str = "cdc_relay_sessions_total";
 /// The flushable LSN, as a number (for dashboards).
 pub const FLUSHED_LSN: &str = "cdc_relay_flushed_lsn_bytes";
 
+/// Register the HELP text of every metric (call once at start-up, after installing a recorder).
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(EVENTS_TOTAL, "Outbox records acknowledged by Kafka");
+    describe_gauge!(
+        IN_FLIGHT_RECORDS,
+        "Records handed to the producer and not yet acknowledged"
+    );
+    describe_counter!(
+        KAFKA_ERRORS_TOTAL,
+        "Failed deliveries and rejected enqueues (each is retried)"
+    );
+    describe_counter!(
+        IGNORED_CHANGES_TOTAL,
+        "UPDATE, DELETE, TRUNCATE of the outbox table and changes of other tables, by kind"
+    );
+    describe_counter!(BAD_ROWS_TOTAL, "Rows published to the error topic, by code");
+    describe_gauge!(
+        NEWEST_EVENT_AGE_MS,
+        Unit::Milliseconds,
+        "Commit timestamp to Kafka ack of the most recently acknowledged event"
+    );
+    describe_histogram!(
+        COMMIT_TO_ACK_SECONDS,
+        Unit::Seconds,
+        "Commit timestamp to Kafka ack, per event"
+    );
+    describe_histogram!(
+        COMMIT_TO_READ_SECONDS,
+        Unit::Seconds,
+        "Commit timestamp to the relay reading the transaction, per transaction (Postgres side)"
+    );
+    describe_histogram!(
+        READ_TO_ACK_SECONDS,
+        Unit::Seconds,
+        "The relay reading the event's transaction to Kafka ack, per event (relay and Kafka side)"
+    );
+    describe_gauge!(
+        SLOT_LAG_BYTES,
+        Unit::Bytes,
+        "WAL held by the slot: pg_current_wal_lsn() - confirmed_flush_lsn"
+    );
+    describe_counter!(HEARTBEATS_TOTAL, "Heartbeat messages written");
+    describe_counter!(
+        SESSIONS_TOTAL,
+        "Replication sessions started (reconnects and takeovers included)"
+    );
+    describe_gauge!(
+        FLUSHED_LSN,
+        "The flushable LSN as a number (for dashboards)"
+    );
+}
+
 /// The per-ack metrics, looked up once (a `counter!` lookup per record costs more than the
 /// update itself).
 pub(crate) struct AckMetrics {

@@ -32,6 +32,11 @@ set -euo pipefail
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STACK_DIR="${STACK_DIR:-$REPO_DIR/.stack}"
+# The broker JVM's GC settings: Kafka's own defaults (KAFKA_JVM_PERFORMANCE_OPTS in its
+# bin/kafka-run-class.sh). G1's default pause target is 200 ms; Kafka asks for 20 ms and starts
+# concurrent marking early, which keeps the broker's pauses (and so produce latency tails) short.
+# The heap is fixed (-Xms = -Xmx) so it is never resized by a GC.
+KAFKA_JVM_PERFORMANCE_OPTS=${KAFKA_JVM_PERFORMANCE_OPTS:-"-XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -XX:MaxInlineLevel=15 -Djava.awt.headless=true"}
 PG_PORT="${PG_PORT:-54329}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
@@ -371,7 +376,8 @@ EOF
         >>"$log" 2>&1 || fail_with_log kafka "$log" "kafka-storage format failed"
     fi
     say "starting kafka on 127.0.0.1:$KAFKA_PORT"
-    setsid nohup "$java" -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+    # shellcheck disable=SC2086
+    setsid nohup "$java" -Xms768m -Xmx768m $KAFKA_JVM_PERFORMANCE_OPTS \
       -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$dir/libs/*" \
       kafka.Kafka "$dir/server.properties" >>"$log" 2>&1 </dev/null &
     echo $! >"$dir/pid"
@@ -508,7 +514,8 @@ cluster_node_start() {
         || fail_with_log kafka-cluster "$log" "kafka-storage format of node $node failed"
     fi
     say "starting kafka cluster node $node on 127.0.0.1:$port"
-    setsid nohup "$java" "-Xms$heap" "-Xmx$heap" -XX:+UseG1GC -Djava.awt.headless=true \
+    # shellcheck disable=SC2086
+    setsid nohup "$java" "-Xms$heap" "-Xmx$heap" $KAFKA_JVM_PERFORMANCE_OPTS \
       -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" -cp "$STACK_DIR/kafka/libs/*" \
       kafka.Kafka "$dir/server.properties" >>"$log" 2>&1 </dev/null &
     echo $! >"$dir/pid"

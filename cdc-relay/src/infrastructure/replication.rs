@@ -345,7 +345,11 @@ impl Session {
 
     /// Hand `batch` to the relay (emptying it), reporting progress while the relay is not
     /// reading (back-pressure). `false`: stopped or the relay is gone.
-    async fn send_batch(&mut self, client: &mut ReplicationClient, batch: &mut Vec<WalEvent>) -> bool {
+    async fn send_batch(
+        &mut self,
+        client: &mut ReplicationClient,
+        batch: &mut Vec<WalEvent>,
+    ) -> bool {
         let permits = loop {
             tokio::select! {
                 biased;
