@@ -73,28 +73,31 @@ enum Command {
         timeout_secs: u64,
     },
     /// Insert at a steady rate for a while; consume the topic; print commit→consume latency.
-    Latency {
-        #[arg(long)]
-        database_url: String,
-        #[arg(long)]
-        topic: String,
-        #[arg(long, default_value = "order")]
-        aggregate_type: String,
-        #[arg(long)]
-        rate: u64,
-        #[arg(long, default_value_t = 20)]
-        seconds: u64,
-        #[arg(long, default_value_t = 300)]
-        payload_bytes: i32,
-        #[arg(long, default_value = "127.0.0.1:9092")]
-        bootstrap: String,
-        /// After the warm-up, save the relay's /metrics here (with curl from --metrics-url), so
-        /// the steady-state histograms can be taken as the difference to the end.
-        #[arg(long, requires = "metrics_before")]
-        metrics_url: Option<String>,
-        #[arg(long, requires = "metrics_url")]
-        metrics_before: Option<String>,
-    },
+    Latency(LatencyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct LatencyArgs {
+    #[arg(long)]
+    database_url: String,
+    #[arg(long)]
+    topic: String,
+    #[arg(long, default_value = "order")]
+    aggregate_type: String,
+    #[arg(long)]
+    rate: u64,
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    #[arg(long, default_value_t = 300)]
+    payload_bytes: i32,
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    bootstrap: String,
+    /// After the warm-up, save the relay's /metrics here (with curl from --metrics-url), so
+    /// the steady-state histograms can be taken as the difference to the end.
+    #[arg(long, requires = "metrics_before")]
+    metrics_url: Option<String>,
+    #[arg(long, requires = "metrics_url")]
+    metrics_before: Option<String>,
 }
 
 #[tokio::main]
@@ -153,30 +156,7 @@ async fn main() -> anyhow::Result<()> {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
-        Command::Latency {
-            database_url,
-            topic,
-            aggregate_type,
-            rate,
-            seconds,
-            payload_bytes,
-            bootstrap,
-            metrics_url,
-            metrics_before,
-        } => {
-            let snapshot = metrics_url.zip(metrics_before);
-            latency(
-                &database_url,
-                &topic,
-                &aggregate_type,
-                rate,
-                seconds,
-                payload_bytes,
-                &bootstrap,
-                snapshot,
-            )
-            .await?
-        }
+        Command::Latency(args) => latency(args).await?,
     }
     Ok(())
 }
@@ -212,16 +192,21 @@ fn now_micros() -> i64 {
         .unwrap_or_default()
 }
 
-async fn latency(
-    database_url: &str,
-    topic: &str,
-    aggregate_type: &str,
-    rate: u64,
-    seconds: u64,
-    payload_bytes: i32,
-    bootstrap: &str,
-    metrics_snapshot: Option<(String, String)>,
-) -> anyhow::Result<()> {
+async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
+    let LatencyArgs {
+        database_url,
+        topic,
+        aggregate_type,
+        rate,
+        seconds,
+        payload_bytes,
+        bootstrap,
+        metrics_url,
+        metrics_before,
+    } = args;
+    let metrics_snapshot = metrics_url.zip(metrics_before);
+    let (database_url, topic, bootstrap) = (&database_url, &topic, &bootstrap);
+    let aggregate_type = &aggregate_type;
     let consumer: StreamConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("bench-{}", now_micros()))
