@@ -140,6 +140,34 @@ async fn outbox_rows_are_routed_like_debeziums_router_and_keep_per_key_order() {
         "{metrics}"
     );
     assert!(metrics.contains("cdc_relay_ignored_changes_total{kind=\"delete\"}"));
+    // Commit -> ack and its two sides: one read -> ack sample per acknowledged event, one
+    // commit -> read sample per transaction read; every metric has its HELP text.
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
+    };
+    let events = value("cdc_relay_events_total ");
+    assert!(events >= 501.0, "{metrics}");
+    assert_eq!(value("cdc_relay_commit_to_ack_seconds_count "), events);
+    assert_eq!(value("cdc_relay_read_to_ack_seconds_count "), events);
+    assert!(
+        value("cdc_relay_commit_to_read_seconds_count ") >= 2.0,
+        "{metrics}"
+    );
+    for name in [
+        "cdc_relay_events_total",
+        "cdc_relay_commit_to_ack_seconds",
+        "cdc_relay_commit_to_read_seconds",
+        "cdc_relay_read_to_ack_seconds",
+        "cdc_relay_slot_lag_bytes",
+    ] {
+        assert!(
+            metrics.contains(&format!("# HELP {name} ")),
+            "no HELP for {name}:\n{metrics}"
+        );
+    }
 
     // SIGTERM: clean exit, slot released at the final flushed position.
     relay.sigterm();
