@@ -20,7 +20,7 @@ const ROLE_MAY_REPLICATE: &str = "SELECT current_user::text, rolreplication OR r
 const PUBLICATION_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)";
 const TABLE_EXISTS: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables \
      WHERE schemaname = $1 AND tablename = $2)";
-const SLOT_INFO: &str = "SELECT plugin::text, active_pid, confirmed_flush_lsn::text \
+const SLOT_INFO: &str = "SELECT plugin::text, active_pid, confirmed_flush_lsn::text, restart_lsn::text \
      FROM pg_replication_slots WHERE slot_name = $1 AND database = current_database()";
 const CREATE_SLOT: &str =
     "SELECT lsn::text FROM pg_create_logical_replication_slot($1, 'pgoutput')";
@@ -129,6 +129,17 @@ pub struct SlotInfo {
     pub plugin: String,
     pub active_pid: Option<i32>,
     pub confirmed_flush_lsn: Option<Lsn>,
+    /// Where the walsender starts decoding: it re-decodes everything from here to
+    /// `confirmed_flush_lsn` before the first new change arrives.
+    pub restart_lsn: Option<Lsn>,
+}
+
+impl SlotInfo {
+    /// WAL bytes the walsender re-decodes, without output, before streaming new changes.
+    pub fn redecode_bytes(&self) -> Option<u64> {
+        let (restart, confirmed) = (self.restart_lsn?, self.confirmed_flush_lsn?);
+        confirmed.as_u64().checked_sub(restart.as_u64())
+    }
 }
 
 /// The metadata connection. Cheap to clone (shared client); reconnects lazily when the
@@ -303,6 +314,9 @@ impl MetadataDb {
             confirmed_flush_lsn: row
                 .get::<_, Option<String>>(2)
                 .and_then(|text| text.parse().ok()),
+            restart_lsn: row
+                .get::<_, Option<String>>(3)
+                .and_then(|text| text.parse().ok()),
         }))
     }
 
@@ -427,4 +441,28 @@ async fn open_client(params: &ConnectParams, slot: &str) -> Result<Client, Relay
 /// `"name"` with embedded quotes doubled.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot(restart: Option<u64>, confirmed: Option<u64>) -> SlotInfo {
+        SlotInfo {
+            plugin: "pgoutput".into(),
+            active_pid: None,
+            confirmed_flush_lsn: confirmed.map(Lsn),
+            restart_lsn: restart.map(Lsn),
+        }
+    }
+
+    #[test]
+    fn redecode_bytes_is_the_gap_from_restart_to_confirmed() {
+        assert_eq!(slot(Some(100), Some(1_100)).redecode_bytes(), Some(1_000));
+        assert_eq!(slot(Some(100), Some(100)).redecode_bytes(), Some(0));
+        // Unknown positions or a restart_lsn past confirmed (never shown by Postgres): none.
+        assert_eq!(slot(None, Some(100)).redecode_bytes(), None);
+        assert_eq!(slot(Some(100), None).redecode_bytes(), None);
+        assert_eq!(slot(Some(200), Some(100)).redecode_bytes(), None);
+    }
 }
