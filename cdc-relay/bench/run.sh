@@ -217,6 +217,14 @@ for REP in $(seq 1 "$REPEAT"); do
     # The backlog's WAL (~1 GB for 1M rows) exceeds max_wal_size: without this, Postgres starts
     # a spread "wal" checkpoint (writes and fsyncs for ~30 s) in the middle of the latency runs.
     psql_admin -c "CHECKPOINT"
+    # The backlog also left ~1-2 GB of dirty page cache (the WAL, the broker's logs of the drains
+    # and of ProducerPerformance); the kernel's writeback of it would stall the latency runs'
+    # own writes and fsyncs. Flush it now and note how much there was and how long it took.
+    SYNC_FROM=$(date +%s.%N)
+    awk '/^(Dirty|Writeback):/ {printf "%s %s kB ", $1, $2}' /proc/meminfo >"$OUT/sync-$REP.txt"
+    sync
+    awk -v from="$SYNC_FROM" -v to="$(date +%s.%N)" 'BEGIN {printf "-> sync took %.1f s\n", to - from}' >>"$OUT/sync-$REP.txt"
+    echo "dirty page cache before the latency runs: $(cat "$OUT/sync-$REP.txt")"
     for RATE in 1000 3000; do
       PORT=$((18091 + RATE / 1000))
       # Where the slot's decoding restarts vs. where output resumes: the walsender re-decodes
