@@ -344,8 +344,18 @@ impl Session {
                     }
                 }
                 if batch.len() < FORWARD_BATCH {
-                    // `recv` is cancel-safe (an mpsc receive): a pending one is dropped unpolled.
                     next = client.recv().now_or_never();
+                    // A pending `recv` is dropped here. That is safe while the worker runs (an
+                    // mpsc receive), but once its channel closed `recv` waits for the worker's
+                    // exit and, dropped, loses it (the crate then answers "already joined").
+                    // The worker is gone then: end the session as transient; the reconnect
+                    // meets any lasting problem again and reports it.
+                    if next.is_none() && !client.is_running() {
+                        end = Some(RelayError::Replication {
+                            message: "the replication worker ended".into(),
+                            transient: true,
+                        });
+                    }
                 }
             }
             if !batch.is_empty() && !self.send_batch(&mut client, &mut batch).await {
