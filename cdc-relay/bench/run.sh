@@ -58,6 +58,16 @@ CLK_TCK=$(getconf CLK_TCK)
 psql_admin() { PGPASSWORD=postgres psql -h $PG_HOST -p $PG_PORT -U postgres -qAt -v ON_ERROR_STOP=1 "$@"; }
 psql_db() { PGPASSWORD=pipeline psql -h $PG_HOST -p $PG_PORT -U pipeline -d "$DB" -qAt -v ON_ERROR_STOP=1 "$@"; }
 
+# Each repetition writes ~0.5 KB of WAL and ~1.3 KB of Kafka log per row (the backlog, the
+# drains, ProducerPerformance); a full disk fails Postgres mid-seed. Refuse to start without
+# about 3 KB per row free where the stack lives.
+NEED_KB=$((ROWS * 3))
+FREE_KB=$(df --output=avail -k "$STACK_DIR" | tail -1)
+if [ "$FREE_KB" -lt "$NEED_KB" ]; then
+  echo "only $((FREE_KB / 1024)) MB free under $STACK_DIR; --rows $ROWS needs about $((NEED_KB / 1024)) MB" >&2
+  exit 1
+fi
+
 echo "building (release)..."
 cargo build --release -p cdc-relay --bin cdc-relay --example cdc-relay-bench >"$OUT/build.log" 2>&1
 RELAY=${RELAY_BIN:-target/release/cdc-relay}
