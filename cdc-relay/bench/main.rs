@@ -1,5 +1,7 @@
 //! Benchmark helper for `bench/run.sh`: seeds an outbox backlog, creates topics, waits for a
-//! metric, and measures commit → consume latency at a steady insert rate.
+//! metric, measures commit → consume latency at a steady insert rate, and measures the floor
+//! under the relay's Kafka side: a bare producer with the relay's settings at the same rate
+//! (send → acknowledgement, no Postgres, no relay).
 //!
 //! ```text
 //! cargo run --release -p cdc-relay --example cdc-relay-bench -- seed --database-url URL --rows 1000000
@@ -74,6 +76,47 @@ enum Command {
     },
     /// Insert at a steady rate for a while; consume the topic; print commit→consume latency.
     Latency(LatencyArgs),
+    /// The relay's Kafka side without the relay: records of the same size sent at a steady
+    /// rate by a producer with the relay's settings; prints send → acknowledgement quantiles.
+    ProduceLatency(ProduceLatencyArgs),
+    /// The relay's Kafka side without the relay, as fast as it goes: `records` records of the
+    /// same size through a producer with the relay's settings, all acknowledged; prints
+    /// records/s (run it under `/usr/bin/time` for its CPU).
+    ProduceDrain {
+        #[arg(long)]
+        topic: String,
+        #[arg(long, default_value_t = 1_000_000)]
+        records: u64,
+        #[arg(long, default_value_t = 317)]
+        record_bytes: usize,
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+        /// A producer setting over the relay's defaults (KEY=VALUE), as the relay's
+        /// --kafka-option.
+        #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
+        kafka_options: Vec<String>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ProduceLatencyArgs {
+    #[arg(long)]
+    topic: String,
+    #[arg(long)]
+    rate: u64,
+    /// Measured seconds, after the warm-up.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Seconds sent but not measured first (connections, metadata, the broker's first batches).
+    #[arg(long, default_value_t = 2)]
+    warmup_seconds: u64,
+    #[arg(long, default_value_t = 317)]
+    record_bytes: usize,
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    bootstrap: String,
+    /// A producer setting over the relay's defaults (KEY=VALUE), as the relay's --kafka-option.
+    #[arg(long = "kafka-option", value_name = "KEY=VALUE")]
+    kafka_options: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -157,6 +200,14 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Latency(args) => latency(args).await?,
+        Command::ProduceLatency(args) => produce_latency(args).await?,
+        Command::ProduceDrain {
+            topic,
+            records,
+            record_bytes,
+            bootstrap,
+            kafka_options,
+        } => produce_drain(&topic, records, record_bytes, &bootstrap, &kafka_options).await?,
     }
     Ok(())
 }
@@ -357,5 +408,162 @@ async fn latency(args: LatencyArgs) -> anyhow::Result<()> {
         }
         bound *= 2.0;
     }
+    Ok(())
+}
+
+/// Delivery callbacks of the producer-only baseline: send → acknowledgement of every record sent
+/// after the warm-up, in microseconds (the opaque value is the send time, µs since `started`).
+struct LatencyContext {
+    started: Instant,
+    measure_from_us: u64,
+    samples: std::sync::Mutex<Vec<u64>>,
+    failed: std::sync::atomic::AtomicU64,
+}
+
+impl rdkafka::ClientContext for LatencyContext {}
+
+impl rdkafka::producer::ProducerContext for LatencyContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, sent_us: usize) {
+        if result.is_err() {
+            self.failed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        let sent_us = sent_us as u64;
+        if sent_us >= self.measure_from_us {
+            let now_us = self.started.elapsed().as_micros() as u64;
+            if let Ok(mut samples) = self.samples.lock() {
+                samples.push(now_us.saturating_sub(sent_us));
+            }
+        }
+    }
+}
+
+/// The relay's producer settings (its defaults, then `KEY=VALUE` overrides).
+fn relay_producer_config(bootstrap: &str, overrides: &[String]) -> anyhow::Result<ClientConfig> {
+    let mut config = KafkaArgs::local(bootstrap)
+        .client_config(&cdc_relay::infrastructure::kafka::PRODUCER_DEFAULTS);
+    for option in overrides {
+        let (key, value) = option
+            .split_once('=')
+            .with_context(|| format!("--kafka-option {option}: expected KEY=VALUE"))?;
+        config.set(key, value);
+    }
+    Ok(config)
+}
+
+/// One record as the relay sends it: a key among 1,000 aggregates, the payload, an `id` header.
+fn baseline_record<'a, T: rdkafka::util::IntoOpaque>(
+    topic: &'a str,
+    opaque: T,
+    key: &'a str,
+    payload: &'a [u8],
+    id: &str,
+) -> rdkafka::producer::BaseRecord<'a, str, [u8], T> {
+    use rdkafka::message::{Header, OwnedHeaders};
+    rdkafka::producer::BaseRecord::with_opaque_to(topic, opaque)
+        .key(key)
+        .payload(payload)
+        .headers(OwnedHeaders::new().insert(Header {
+            key: "id",
+            value: Some(id),
+        }))
+}
+
+async fn produce_drain(
+    topic: &str,
+    records: u64,
+    record_bytes: usize,
+    bootstrap: &str,
+    overrides: &[String],
+) -> anyhow::Result<()> {
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use rdkafka::producer::{DefaultProducerContext, Producer, ThreadedProducer};
+
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        relay_producer_config(bootstrap, overrides)?.create()?;
+    let payload = vec![b'x'; record_bytes];
+    let started = Instant::now();
+    for n in 0..records {
+        let key = format!("agg-{}", n % 1000);
+        let id = format!("{n:036}");
+        let mut record = baseline_record(topic, (), &key, &payload, &id);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                // librdkafka's queue is full (the relay waits the same way).
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err((e, _)) => bail!("send to {topic}: {e}"),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "producer only: {records} records acknowledged in {secs:.3} s = {:.0} records/s",
+        records as f64 / secs
+    );
+    Ok(())
+}
+
+async fn produce_latency(args: ProduceLatencyArgs) -> anyhow::Result<()> {
+    use rdkafka::producer::{Producer, ThreadedProducer};
+
+    let config = relay_producer_config(&args.bootstrap, &args.kafka_options)?;
+    let context = LatencyContext {
+        started: Instant::now(),
+        measure_from_us: args.warmup_seconds * 1_000_000,
+        samples: std::sync::Mutex::new(Vec::new()),
+        failed: std::sync::atomic::AtomicU64::new(0),
+    };
+    let producer: ThreadedProducer<LatencyContext> = config.create_with_context(context)?;
+    let payload = vec![b'x'; args.record_bytes];
+    let total = args.rate * (args.warmup_seconds + args.seconds);
+    let started = producer.context().started;
+    let mut sent = 0_u64;
+    while sent < total {
+        // Records due by now at the steady rate; the loop wakes every millisecond.
+        let due = ((started.elapsed().as_secs_f64() * args.rate as f64) as u64).min(total);
+        while sent < due {
+            let key = format!("agg-{}", sent % 1000);
+            let id = format!("{sent:036}");
+            let sent_us = started.elapsed().as_micros() as usize;
+            let record = baseline_record(&args.topic, sent_us, &key, &payload, &id);
+            match producer.send(record) {
+                Ok(()) => sent += 1,
+                Err((e, _)) => bail!("send to {}: {e}", args.topic),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    let context = producer.context();
+    let failed = context.failed.load(std::sync::atomic::Ordering::Relaxed);
+    let mut samples = context
+        .samples
+        .lock()
+        .map_err(|_| anyhow::anyhow!("latency samples poisoned"))?
+        .clone();
+    if samples.is_empty() || failed > 0 {
+        bail!("{} records measured, {failed} failed", samples.len());
+    }
+    samples.sort_unstable();
+    let q = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0;
+    println!(
+        "producer only, rate {}/s for {} s after {} s warm-up: {} records; send→ack latency ms: p50 {:.1} p99 {:.1} p99.9 {:.1} max {:.1}",
+        args.rate,
+        args.seconds,
+        args.warmup_seconds,
+        samples.len(),
+        q(0.5),
+        q(0.99),
+        q(0.999),
+        q(1.0)
+    );
     Ok(())
 }

@@ -9,6 +9,10 @@
 #       - Kafka's own producer perf tool (org.apache.kafka.tools.ProducerPerformance from the
 #         stack's jars): ROWS records of the same size, acks=all, enable.idempotence=true,
 #         6 partitions: the broker's ingest ceiling.
+#       - the relay's Kafka side alone ("producer only": cdc-relay-bench produce-drain): ROWS
+#         records of the same size, key and id header through librdkafka with the relay's own
+#         producer settings (and RELAY_ARGS' --kafka-option overrides), no Postgres and no relay
+#         code: its CPU per record is the part of the relay's CPU that librdkafka costs.
 #   (b) commit -> Kafka ack latency at steady 1,000 and 3,000 events/s for LAT_SECONDS each,
 #       read from the relay's histogram cdc_relay_commit_to_ack_seconds (Postgres commit
 #       timestamp -> delivery report; quantiles as "<= bucket bound"), plus the bench
@@ -17,12 +21,18 @@
 #       100 ms), Postgres' checkpoints (postgres.log) and fsyncs over 5 ms on the machine
 #       (perf trace): slow-RATE-REP.txt. The relay's cdc_relay_commit_to_read_seconds splits
 #       commit -> ack into its Postgres side (commit -> read) and the rest.
+#       At the same time, on another topic, the producer-only baseline sends at the same rate
+#       (cdc-relay-bench produce-latency, the relay's producer settings): its send -> ack
+#       quantiles (exact) are the floor this broker and machine put under the relay's
+#       read -> ack side in those same seconds.
 #
 # Usage: cdc-relay/bench/run.sh [--rows N] [--repeat R] [--latency-seconds S] [--skip-latency]
 #                               [--profile]   (perf record -e cpu-clock of the first relay drain)
 # Env: STACK_DIR (default <repo>/.stack; its kafka/libs holds the Kafka jars), PG_PORT,
 #      KAFKA_BOOTSTRAP_SERVERS, BENCH_OUT (output directory), RELAY_ARGS (extra relay flags),
-#      RELAY_BIN (another relay binary), COMPARE="label=binary ..." (more binaries that drain
+#      RELAY_BIN (another relay binary), PG_URL_PARAMS (query parameters of the database URL
+#      that pg_recvlogical and every relay use, e.g. sslmode=disable; default: libpq's prefer,
+#      which is TLS on the local stack), COMPARE="label=binary ..." (more binaries that drain
 #      the same backlog from their own slots in each repetition: a same-conditions A/B, e.g.
 #      COMPARE="r1=/tmp/cdc-relay-baseline"; their results are named cmp_<label>_*).
 set -euo pipefail
@@ -75,6 +85,8 @@ RELAY=${RELAY_BIN:-target/release/cdc-relay}
 CMP_LABELS=() CMP_BINS=()
 for ENTRY in ${COMPARE:-}; do CMP_LABELS+=("${ENTRY%%=*}"); CMP_BINS+=("${ENTRY#*=}"); done
 BENCH=target/release/examples/cdc-relay-bench
+# The relay's --kafka-option overrides, for the producer-only baseline.
+KAFKA_OPTS=$(grep -oE -- '--kafka-option[ =][^ ]+' <<<"${RELAY_ARGS:-}" | tr '\n' ' ' || true)
 
 # drain NAME BINARY SLOT: one relay drains the backlog from SLOT; results NAME_events_per_s,
 # NAME_cpu_s_per_1m, NAME_peak_rss_mb, NAME_vs_recvlogical. Reads $secs (pg_recvlogical's).
@@ -174,7 +186,7 @@ trap cleanup EXIT
 
 for REP in $(seq 1 "$REPEAT"); do
   DB=relay_bench_${ID}_$REP
-  URL="postgres://pipeline:pipeline@$PG_HOST:$PG_PORT/$DB"
+  URL="postgres://pipeline:pipeline@$PG_HOST:$PG_PORT/$DB${PG_URL_PARAMS:+?$PG_URL_PARAMS}"
   PREFIX=bench.$ID.$REP
   echo "=== repetition $REP of $REPEAT"
   psql_admin -c "CREATE DATABASE $DB OWNER pipeline"
@@ -222,6 +234,16 @@ for REP in $(seq 1 "$REPEAT"); do
   result relay_vs_kafka_perf "$(awk "BEGIN{printf \"%.2f\", ($ROWS/$SECS)/$PERF_RATE}")"
   echo "ProducerPerformance: $ROWS x $RECORD_BYTES B, acks=all, idempotent: $PERF_RATE records/s"
 
+  # (a) The relay's Kafka side alone: librdkafka with the relay's settings, same records.
+  # shellcheck disable=SC2086
+  /usr/bin/time -f "%e %U %S %M" -o "$OUT/producer-drain-$REP.time" $BENCH produce-drain \
+    --topic "$PREFIX.perf" --records "$ROWS" --record-bytes "$RECORD_BYTES" --bootstrap "$BOOT" \
+    $KAFKA_OPTS >"$OUT/producer-drain-$REP.txt"
+  read -r psecs puser psys _ <"$OUT/producer-drain-$REP.time"
+  result producer_records_per_s "$(awk "BEGIN{printf \"%.0f\", $ROWS/$psecs}")"
+  result producer_cpu_s_per_1m "$(awk "BEGIN{printf \"%.2f\", ($puser+$psys)*1000000/$ROWS}")"
+  echo "producer only (relay's settings): $ROWS records in $psecs s, CPU $puser user + $psys sys"
+
   # (b) latency at steady rates
   if [ "$SKIP_LATENCY" = 0 ]; then
     # The backlog's WAL (~1 GB for 1M rows) exceeds max_wal_size: without this, Postgres starts
@@ -244,10 +266,36 @@ for REP in $(seq 1 "$REPEAT"); do
       start_gc_watch "$OUT/gc-$RATE-$REP"
       start_fsync_watch "$OUT/fsync-$RATE-$REP"
       LAT_FROM=$(date +%s.%N)
+      BEFORE=$OUT/relay-$RATE-$REP.before.metrics
       $BENCH latency --database-url "$URL" --topic "$PREFIX.order" --rate $RATE \
         --seconds "$LAT_SECONDS" --bootstrap "$BOOT" --metrics-url "127.0.0.1:$PORT/metrics" \
-        --metrics-before "$OUT/relay-$RATE-$REP.before.metrics" | tee "$OUT/latency-$RATE-$REP.txt" | sed -n 1,2p
+        --metrics-before "$BEFORE" >"$OUT/latency-$RATE-$REP.txt" &
+      LATENCY_PID=$!
+      # The producer-only floor in the same seconds: it starts when the relay's steady state
+      # does (the latency tool saved the relay's metrics after its warm-up row), with 1 s of
+      # warm-up of its own, and ends with the inserts.
+      for _ in $(seq 1 1800); do
+        [ -s "$BEFORE" ] || ! kill -0 "$LATENCY_PID" 2>/dev/null && break
+        sleep 0.1
+      done
+      BASELINE_PID=
+      if [ -s "$BEFORE" ]; then
+        # shellcheck disable=SC2086
+        $BENCH produce-latency --topic "$PREFIX.perf" --rate $RATE --seconds $((LAT_SECONDS - 1)) \
+          --warmup-seconds 1 --record-bytes "$RECORD_BYTES" --bootstrap "$BOOT" $KAFKA_OPTS \
+          >"$OUT/producer-$RATE-$REP.txt" 2>&1 &
+        BASELINE_PID=$!
+      fi
+      wait "$LATENCY_PID"
+      sed -n 1,2p "$OUT/latency-$RATE-$REP.txt"
       result "warmup_${RATE}_ms" "$(awk '/^warm-up:/ {print $6}' "$OUT/latency-$RATE-$REP.txt")"
+      if [ -n "$BASELINE_PID" ]; then
+        wait "$BASELINE_PID" || echo "producer-only baseline failed: $OUT/producer-$RATE-$REP.txt"
+      fi
+      for Q in p50 p99 p99.9; do
+        result "producer_${RATE}_${Q}_ms" "$(awk -v q="$Q" '{for (i = 1; i < NF; i++) if ($i == q) print $(i+1)}' "$OUT/producer-$RATE-$REP.txt")"
+      done
+      echo "producer only at $RATE/s, same seconds: $(tail -1 "$OUT/producer-$RATE-$REP.txt" | sed 's/.*latency ms: //')"
       LAT_TO=$(date +%s.%N)
       stop_gc_watch
       stop_fsync_watch
@@ -289,10 +337,12 @@ echo "=== summary over $REPEAT repetition(s) of $ROWS rows (all rows in $RESULTS
 printf '%-34s %12s %12s %12s\n' measurement min median max
 for NAME in recv_rows_per_s recv_cpu_s_per_1m relay_events_per_s relay_cpu_s_per_1m \
   relay_peak_rss_mb relay_vs_recvlogical kafka_perf_records_per_s relay_vs_kafka_perf \
+  producer_records_per_s producer_cpu_s_per_1m \
   ack_1000_p50_ms ack_1000_p99_ms ack_1000_p99.9_ms ack_3000_p50_ms ack_3000_p99_ms \
   ack_3000_p99.9_ms warmup_1000_ms warmup_3000_ms read_1000_p99_ms read_1000_p99.9_ms read_3000_p99_ms read_3000_p99.9_ms \
   relay_1000_p50_ms relay_1000_p99_ms relay_1000_p99.9_ms relay_3000_p50_ms relay_3000_p99_ms \
-  relay_3000_p99.9_ms \
+  relay_3000_p99.9_ms producer_1000_p50_ms producer_1000_p99_ms producer_1000_p99.9_ms \
+  producer_3000_p50_ms producer_3000_p99_ms producer_3000_p99.9_ms \
   $(cut -f2 "$RESULTS" | grep '^cmp_' | sort -u); do
   awk -F'\t' -v name="$NAME" '$2 == name {print $3}' "$RESULTS" | sort -g | awk -v name="$NAME" '
     {v[NR] = $1}
@@ -303,7 +353,8 @@ for NAME in recv_rows_per_s recv_cpu_s_per_1m relay_events_per_s relay_cpu_s_per
     }'
 done
 echo "(ack_* commit -> ack, read_* commit -> read, relay_* read -> ack: histogram bucket bounds in ms,"
-echo " p99 <= value; cpu_s_per_1m / 1,000,000 s = us/event)"
+echo " p99 <= value; producer_* the producer-only baseline: records/s and CPU of a drain, and send -> ack"
+echo " quantiles (exact, ms) at the same rate in the same seconds; cpu_s_per_1m / 1,000,000 s = us/event)"
 if [ "$PROFILE" = 1 ]; then
   echo "profile: perf report -i $OUT/relay.perf.data --no-children --sort symbol"
 fi

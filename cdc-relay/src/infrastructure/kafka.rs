@@ -50,8 +50,9 @@ impl std::fmt::Debug for KafkaSink {
     }
 }
 
-/// See the module doc.
-const PRODUCER_DEFAULTS: [(&str, &str); 8] = [
+/// See the module doc. Public for the benchmark's producer-only baseline, which must send with
+/// exactly the relay's settings.
+pub const PRODUCER_DEFAULTS: [(&str, &str); 8] = [
     ("enable.idempotence", "true"),
     ("acks", "all"),
     ("linger.ms", "2"),
