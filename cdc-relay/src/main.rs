@@ -70,7 +70,7 @@ async fn run(args: RelayArgs) -> anyhow::Result<()> {
         "cdc-relay starting"
     );
     let cancel = shutdown_token();
-    let metrics = install_metrics();
+    let metrics = install_metrics("cdc_relay");
     cdc_relay::telemetry::describe_metrics();
 
     // Delivery reports, producer polling thread -> relay (bounded by --max-in-flight in use).

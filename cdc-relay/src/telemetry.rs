@@ -12,8 +12,9 @@ pub const KAFKA_ERRORS_TOTAL: &str = "cdc_relay_kafka_errors_total";
 pub const IGNORED_CHANGES_TOTAL: &str = "cdc_relay_ignored_changes_total";
 /// Rows published to the error topic, by `code`.
 pub const BAD_ROWS_TOTAL: &str = "cdc_relay_bad_rows_total";
-/// Commit timestamp → Kafka ack of the most recently acknowledged event.
-pub const NEWEST_EVENT_AGE_MS: &str = "cdc_relay_newest_event_age_milliseconds";
+/// Commit timestamp → Kafka ack of the most recently acknowledged event, in seconds (named
+/// `cdc_relay_newest_event_age_milliseconds`, in milliseconds, before base units).
+pub const NEWEST_EVENT_AGE_SECONDS: &str = "cdc_relay_newest_event_age_seconds";
 /// Commit timestamp → Kafka ack, per event.
 pub const COMMIT_TO_ACK_SECONDS: &str = "cdc_relay_commit_to_ack_seconds";
 /// Commit timestamp → the relay read the transaction's Begin from the replication stream, per
@@ -50,8 +51,8 @@ pub fn describe_metrics() {
     );
     describe_counter!(BAD_ROWS_TOTAL, "Rows published to the error topic, by code");
     describe_gauge!(
-        NEWEST_EVENT_AGE_MS,
-        Unit::Milliseconds,
+        NEWEST_EVENT_AGE_SECONDS,
+        Unit::Seconds,
         "Commit timestamp to Kafka ack of the most recently acknowledged event"
     );
     describe_histogram!(
@@ -89,7 +90,7 @@ pub fn describe_metrics() {
 /// update itself).
 pub(crate) struct AckMetrics {
     events: metrics::Counter,
-    newest_age_ms: metrics::Gauge,
+    newest_age: metrics::Gauge,
     commit_to_ack: metrics::Histogram,
     commit_to_read: metrics::Histogram,
     read_to_ack: metrics::Histogram,
@@ -105,7 +106,7 @@ impl AckMetrics {
     pub(crate) fn new() -> Self {
         AckMetrics {
             events: metrics::counter!(EVENTS_TOTAL),
-            newest_age_ms: metrics::gauge!(NEWEST_EVENT_AGE_MS),
+            newest_age: metrics::gauge!(NEWEST_EVENT_AGE_SECONDS),
             commit_to_ack: metrics::histogram!(COMMIT_TO_ACK_SECONDS),
             commit_to_read: metrics::histogram!(COMMIT_TO_READ_SECONDS),
             read_to_ack: metrics::histogram!(READ_TO_ACK_SECONDS),
@@ -131,7 +132,7 @@ impl AckMetrics {
     pub(crate) fn acked(&self, count: u64, newest: Option<Duration>) {
         self.events.increment(count);
         if let Some(age) = newest {
-            self.newest_age_ms.set(age.as_secs_f64() * 1000.0);
+            self.newest_age.set(age.as_secs_f64());
         }
     }
 }

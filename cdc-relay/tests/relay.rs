@@ -152,6 +152,10 @@ async fn outbox_rows_are_routed_like_debeziums_router_and_keep_per_key_order() {
     assert!(events >= 501.0, "{metrics}");
     assert_eq!(value("cdc_relay_commit_to_ack_seconds_count "), events);
     assert_eq!(value("cdc_relay_read_to_ack_seconds_count "), events);
+    // In seconds: a commit -> ack age of an idle-then-drained run is well under a minute, and
+    // not 0 (the last event took some time).
+    let newest_age = value("cdc_relay_newest_event_age_seconds ");
+    assert!(newest_age > 0.0 && newest_age < 60.0, "{metrics}");
     assert!(
         value("cdc_relay_commit_to_read_seconds_count ") >= 2.0,
         "{metrics}"
@@ -162,6 +166,7 @@ async fn outbox_rows_are_routed_like_debeziums_router_and_keep_per_key_order() {
         "cdc_relay_commit_to_read_seconds",
         "cdc_relay_read_to_ack_seconds",
         "cdc_relay_slot_lag_bytes",
+        "cdc_relay_newest_event_age_seconds",
     ] {
         assert!(
             metrics.contains(&format!("# HELP {name} ")),

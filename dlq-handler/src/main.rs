@@ -90,7 +90,7 @@ async fn operate(config: &Config, command: &Command) -> anyhow::Result<()> {
 }
 
 async fn serve_dead_letters(config: Config) -> anyhow::Result<()> {
-    let metrics = install_metrics();
+    let metrics = install_metrics("dlq_handler");
     describe_metrics();
     let cancel = shutdown_token();
     tracing::info!(

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     config.log.init();
-    let metrics = install_metrics();
+    let metrics = install_metrics("order_producer");
     let cancel = shutdown_token();
     tracing::info!(
         listen_addr = %config.listen_addr,

@@ -121,7 +121,7 @@ async fn duplicate_payment_result_is_applied_once() {
 
 #[tokio::test]
 async fn late_failure_after_paid_is_recorded_ignored_and_counted() {
-    let metrics = install_metrics();
+    let metrics = install_metrics("order_producer");
     let db = TestDb::new().await;
     let service = service_on(db.pool.clone()).await;
     let order = service

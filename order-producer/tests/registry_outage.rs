@@ -159,7 +159,7 @@ fn app(service: &Arc<AppService>, codec: &AvroCodec) -> axum::Router {
         AppState {
             service: Arc::clone(service),
         },
-        install_metrics(),
+        install_metrics("order_producer"),
         all_ready(vec![
             writer_schemas::readiness(codec.clone(), vec![WriterSchema::of::<OrderCreated>()]),
             database_readiness(Arc::clone(service)),

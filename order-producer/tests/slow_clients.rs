@@ -245,7 +245,8 @@ async fn healthz_answers_while_more_stalled_connections_than_the_cap_are_open() 
         .await
         .expect("/metrics answers once the stalled connections are gone");
     let stalled = |phase: &str| -> f64 {
-        let prefix = format!("http_server_stalled_connections_closed_total{{phase=\"{phase}\"}} ");
+        let prefix =
+            format!("order_producer_http_stalled_connections_closed_total{{phase=\"{phase}\"}} ");
         metrics
             .lines()
             .find_map(|l| l.strip_prefix(&prefix))
@@ -260,5 +261,14 @@ async fn healthz_answers_while_more_stalled_connections_than_the_cap_are_open() 
         stalled("header") >= STALLED_PER_KIND as f64,
         "half-header connections counted: {metrics}"
     );
+    for name in [
+        "order_producer_http_open_connections",
+        "order_producer_http_stalled_connections_closed_total",
+    ] {
+        assert!(
+            metrics.contains(&format!("# HELP {name} ")),
+            "no HELP for {name}:\n{metrics}"
+        );
+    }
     service.stop().await;
 }

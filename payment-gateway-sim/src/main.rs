@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     config.log.init();
-    let metrics = install_metrics();
+    let metrics = install_metrics("payment_gateway_sim");
     describe_metrics();
     let cancel = shutdown_token();
     let behaviour = config.behaviour();

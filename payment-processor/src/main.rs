@@ -45,7 +45,7 @@ impl KeyedHandler for RuntimeHandler {
 async fn main() -> anyhow::Result<()> {
     let config = Config::parse();
     config.log.init();
-    let metrics = install_metrics();
+    let metrics = install_metrics("payment_processor");
     describe_metrics();
     let cancel = shutdown_token();
     tracing::info!(

@@ -19,5 +19,5 @@ mod telemetry;
 pub use ops::{LATENCY_BUCKETS_SECONDS, ReadinessCheck, all_ready, install_metrics, ops_router};
 pub use server::{HttpServerArgs, serve};
 pub use shutdown::shutdown_token;
-pub use skeleton::{LogArgs, run_ops_only};
+pub use skeleton::LogArgs;
 pub use telemetry::{LogFormat, RedactedUrl, init_tracing, redact_url};

@@ -20,10 +20,23 @@ pub const LATENCY_BUCKETS_SECONDS: [f64; 23] = [
     0.025, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-/// The process-wide Prometheus recorder (installed on first call). Histograms are exported as
-/// Prometheus histograms with [`LATENCY_BUCKETS_SECONDS`], so they aggregate across instances.
-pub fn install_metrics() -> PrometheusHandle {
+/// The service name that prefixes the metrics this crate records for every service (the HTTP
+/// server's), set by the first [`install_metrics`].
+static SERVICE: OnceLock<&'static str> = OnceLock::new();
+
+/// `<service>_<thing>`: the name of a metric this crate records on behalf of the service that
+/// installed the recorder (`service` until one did, e.g. in this crate's own tests).
+pub(crate) fn service_metric(thing: &str) -> String {
+    format!("{}_{thing}", SERVICE.get().copied().unwrap_or("service"))
+}
+
+/// The process-wide Prometheus recorder (installed on first call) for `service` (snake case,
+/// e.g. `order_producer`: the prefix of the metrics shared code records, as
+/// `order_producer_http_open_connections`). Histograms are exported as Prometheus histograms
+/// with [`LATENCY_BUCKETS_SECONDS`], so they aggregate across instances.
+pub fn install_metrics(service: &'static str) -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    let _ = SERVICE.set(service);
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
@@ -33,6 +46,7 @@ pub fn install_metrics() -> PrometheusHandle {
             let handle = recorder.handle();
             // Another recorder may already be installed (tests); the handle still renders ours.
             let _ = metrics::set_global_recorder(recorder);
+            crate::server::describe_metrics();
             handle
         })
         .clone()

@@ -49,11 +49,34 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-/// Metric: connections open now.
-pub const METRIC_OPEN_CONNECTIONS: &str = "http_server_open_connections";
-/// Metric: connections the server closed because the client stalled, by `phase` (`idle`: no
-/// byte of a request; `header`: an incomplete request head).
-pub const METRIC_STALLED_CONNECTIONS: &str = "http_server_stalled_connections_closed_total";
+/// Metric `<service>_http_open_connections`: connections open now.
+pub const METRIC_OPEN_CONNECTIONS: &str = "http_open_connections";
+/// Metric `<service>_http_stalled_connections_closed_total`: connections the server closed
+/// because the client stalled, by `phase` (`idle`: no byte of a request; `header`: an
+/// incomplete request head).
+pub const METRIC_STALLED_CONNECTIONS: &str = "http_stalled_connections_closed_total";
+
+/// The server's metric names for this service (`<service>_` + the constants above), built once.
+fn metric_names() -> &'static (String, String) {
+    static NAMES: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        (
+            crate::ops::service_metric(METRIC_OPEN_CONNECTIONS),
+            crate::ops::service_metric(METRIC_STALLED_CONNECTIONS),
+        )
+    })
+}
+
+/// HELP text of the server's metrics (called when the recorder is installed).
+pub(crate) fn describe_metrics() {
+    let (open, stalled) = metric_names();
+    metrics::describe_gauge!(open.clone(), "HTTP connections open now");
+    metrics::describe_counter!(
+        stalled.clone(),
+        "HTTP connections closed because the client stalled, by phase (idle: no byte of a \
+         request; header: an incomplete request head)"
+    );
+}
 
 /// Bounds on slow, idle and absent clients, shared by every binary (`--help` shows them).
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -465,7 +488,8 @@ async fn serve_connection(
     _permit: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
-    metrics::gauge!(METRIC_OPEN_CONNECTIONS).increment(1.0);
+    let (open_connections, stalled_connections) = metric_names();
+    metrics::gauge!(open_connections.clone()).increment(1.0);
     let activity = Arc::new(ConnectionActivity::new(Instant::now()));
     let body_read_timeout = limits.body_read_timeout;
     let requests = Arc::clone(&activity);
@@ -512,7 +536,7 @@ async fn serve_connection(
             () = sleep_until(deadline.map(|(at, _)| at)) => {
                 let phase = deadline.map_or(StallPhase::Idle, |(_, phase)| phase);
                 tracing::debug!(phase = phase.label(), "closing a stalled HTTP connection");
-                metrics::counter!(METRIC_STALLED_CONNECTIONS, "phase" => phase.label())
+                metrics::counter!(stalled_connections.clone(), "phase" => phase.label())
                     .increment(1);
                 break;
             }
@@ -522,7 +546,7 @@ async fn serve_connection(
             }
         }
     }
-    metrics::gauge!(METRIC_OPEN_CONNECTIONS).decrement(1.0);
+    metrics::gauge!(open_connections.clone()).decrement(1.0);
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

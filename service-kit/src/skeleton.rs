@@ -1,12 +1,6 @@
-//! Flags every binary shares, and the run loop of a service that so far only exposes its
-//! operational surface (used by binaries whose business logic has not landed yet).
+//! Flags every binary shares.
 
-use super::{
-    HttpServerArgs, LogFormat, ReadinessCheck, init_tracing, install_metrics, ops_router, serve,
-    shutdown_token,
-};
-use std::net::SocketAddr;
-use std::sync::Arc;
+use super::{LogFormat, init_tracing};
 
 /// Logging flags shared by every binary.
 #[derive(Debug, Clone, clap::Args)]
@@ -23,30 +17,4 @@ impl LogArgs {
     pub fn init(&self) {
         init_tracing(self.log_format, &self.log_level);
     }
-}
-
-/// Serve only /healthz, /readyz (always "not ready": no business logic yet) and /metrics until
-/// SIGTERM/SIGINT.
-pub async fn run_ops_only(
-    service: &'static str,
-    addr: SocketAddr,
-    http: &HttpServerArgs,
-) -> std::io::Result<()> {
-    let cancel = shutdown_token();
-    let readiness: ReadinessCheck = Arc::new(move || {
-        Box::pin(async move { Err(format!("{service}: business logic not implemented yet")) })
-    });
-    tracing::warn!(
-        service,
-        "only the operational endpoints are implemented so far"
-    );
-    serve(
-        addr,
-        ops_router(install_metrics(), readiness),
-        http.clone(),
-        cancel,
-    )
-    .await?;
-    tracing::info!(service, "stopped");
-    Ok(())
 }

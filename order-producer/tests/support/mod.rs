@@ -162,7 +162,7 @@ pub fn app_for(service: Arc<AppService>) -> Router {
         AppState {
             service: Arc::clone(&service),
         },
-        install_metrics(),
+        install_metrics("order_producer"),
         database_readiness(service),
         DEFAULT_MAX_BODY_BYTES,
     )

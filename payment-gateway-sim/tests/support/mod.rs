@@ -74,7 +74,7 @@ async fn serve_pool(pool: deadpool_postgres::Pool) -> Gateway {
         PgLedger::new(pool),
         BehaviourSwitch::new(Behaviour::default()),
     ));
-    let router = app(AppState { service }, install_metrics());
+    let router = app(AppState { service }, install_metrics("payment_gateway_sim"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("a free loopback port");
